@@ -1,0 +1,81 @@
+"""The two ingest APIs side by side: as-is (write the database now) and to-be (publish to Kafka)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from impressions.contract import AdImpressionEvent, ContractError, TooManyEvents, events_from_payload
+from impressions.parsers import LimitedJSONParser, PayloadTooLarge
+from impressions.publisher import PublishUnavailable, publish_events
+from impressions.throttling import IngestRateThrottle
+from stats.services import record_impressions
+
+
+class InvalidEvent(APIException):
+    """400 with `error`, `field` and, for arrays, `index` (kept as a number)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_event"
+
+    def __init__(self, error: ContractError):
+        super().__init__()
+        self.detail = error.as_dict()  # type: ignore[assignment]
+
+
+class _IngestApi(APIView):
+    """Public, like a tracking pixel: no authentication, but validated, size-limited, throttled."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [IngestRateThrottle]
+    parser_classes = [LimitedJSONParser]
+
+    def validated_events(self, request: Request) -> list[AdImpressionEvent]:
+        try:
+            return events_from_payload(
+                request.data, now=timezone.now(), max_events=settings.INGEST_MAX_EVENTS
+            )
+        except TooManyEvents as exc:
+            raise PayloadTooLarge(str(exc)) from None
+        except ContractError as exc:
+            raise InvalidEvent(exc) from None
+
+
+def _accepted(events: list[AdImpressionEvent], **extra: Any) -> dict[str, Any]:
+    return {"accepted": len(events), "event_ids": [str(e.event_id) for e in events], **extra}
+
+
+class ImpressionCreateApi(_IngestApi):
+    """To-be: 202 once the broker has acknowledged every event; 503 + Retry-After otherwise."""
+
+    def post(self, request: Request) -> Response:
+        events = self.validated_events(request)
+        try:
+            publish_events(events)
+        except PublishUnavailable as exc:
+            body = _accepted(events, accepted=0, error=str(exc))
+            body["hint"] = "retry later with the same event_ids; each event is counted once"
+            return Response(
+                body,
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(settings.INGEST_RETRY_AFTER_SECONDS)},
+            )
+        return Response(_accepted(events), status=status.HTTP_202_ACCEPTED)
+
+
+class ImpressionSyncCreateApi(_IngestApi):
+    """As-is: record in the database inside the request, 201 after the commit."""
+
+    def post(self, request: Request) -> Response:
+        events = self.validated_events(request)
+        recorded = record_impressions(events=events)
+        return Response(_accepted(events, recorded=recorded), status=status.HTTP_201_CREATED)

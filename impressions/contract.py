@@ -1,0 +1,180 @@
+"""The AdImpressionEvent contract v1: fields, validation and the one JSON encoding on the wire.
+
+Both the publisher and the consumer use this module, and it imports neither Django nor Kafka.
+The JSON Schema file `impressions/schema/ad_impression_event.v1.json` is generated from
+`AdImpressionEvent` (`python -m impressions.contract > impressions/schema/...`); a test keeps the
+two in agreement. Rules that JSON Schema cannot express (no timestamp more than five minutes in the
+future, no trailing newline in an id) are checked by `check_event`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+AD_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+_AD_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+AdId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=AD_ID_PATTERN)]
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class AdImpressionEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One view of one ad by one user, as stored on the topic (every field present, UTC time)."""
+
+    schema_version: Literal[1]
+    event_id: uuid.UUID
+    ad_id: AdId
+    user_id: UserId
+    timestamp: AwareDatetime
+
+
+class ImpressionInput(msgspec.Struct, forbid_unknown_fields=True):
+    """What a client may send: `event_id` and `timestamp` are optional and filled by the server."""
+
+    ad_id: AdId
+    user_id: UserId
+    event_id: uuid.UUID | None = None
+    timestamp: AwareDatetime | None = None
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class ContractError(ValueError):
+    """An event breaks the contract; `field` names the offending field, `index` its array slot."""
+
+    def __init__(self, message: str, *, field: str | None = None, index: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.index = index
+
+    def at_index(self, index: int) -> ContractError:
+        return ContractError(self.message, field=self.field, index=index)
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "field": self.field}
+        if self.index is not None:
+            body["index"] = self.index
+        return body
+
+
+_FIELD_AT = re.compile(r"at `\$(?:\[\d+\])?\.([A-Za-z_]+)")
+_MISSING_FIELD = re.compile(r"missing required field `([A-Za-z_]+)`")
+
+
+def _contract_error(exc: msgspec.ValidationError) -> ContractError:
+    text = str(exc)
+    match = _FIELD_AT.search(text) or _MISSING_FIELD.search(text)
+    message = text.split(" - at `", 1)[0]
+    return ContractError(message, field=match.group(1) if match else None)
+
+
+def check_event(event: AdImpressionEvent, *, now: datetime) -> AdImpressionEvent:
+    """Apply the rules JSON Schema cannot express; return the event unchanged or raise ContractError."""
+    if _AD_ID_RE.fullmatch(event.ad_id) is None:
+        raise ContractError("ad_id must be 1-64 characters of [A-Za-z0-9_.:-]", field="ad_id")
+    if event.timestamp > now + MAX_FUTURE_SKEW:
+        raise ContractError(
+            "timestamp is more than 5 minutes in the future", field="timestamp"
+        )
+    return event
+
+
+def event_from_input(item: Any, *, now: datetime) -> AdImpressionEvent:
+    """Validate one client object (already JSON-decoded) and complete it into an event."""
+    if not isinstance(item, dict):
+        raise ContractError("each event must be a JSON object", field=None)
+    try:
+        given = msgspec.convert(item, ImpressionInput)
+    except msgspec.ValidationError as exc:
+        raise _contract_error(exc) from None
+    event = AdImpressionEvent(
+        schema_version=SCHEMA_VERSION,
+        event_id=given.event_id or uuid.uuid4(),
+        ad_id=given.ad_id,
+        user_id=given.user_id,
+        timestamp=(given.timestamp or now).astimezone(UTC),
+    )
+    return check_event(event, now=now)
+
+
+class TooManyEvents(ValueError):
+    """The payload holds more events than one request may carry."""
+
+
+def events_from_payload(payload: Any, *, now: datetime, max_events: int) -> list[AdImpressionEvent]:
+    """Validate a request body: one event object or an array of up to `max_events` of them.
+
+    Raises ContractError (with the array index) for the first invalid event and TooManyEvents
+    when the array is too long; nothing is returned unless every event is valid.
+    """
+    if isinstance(payload, dict):
+        return [event_from_input(payload, now=now)]
+    if not isinstance(payload, list):
+        raise ContractError("body must be an event object or an array of event objects")
+    if not payload:
+        raise ContractError("the array of events is empty")
+    if len(payload) > max_events:
+        raise TooManyEvents(f"{len(payload)} events in one request; the limit is {max_events}")
+    events = []
+    for index, item in enumerate(payload):
+        try:
+            events.append(event_from_input(item, now=now))
+        except ContractError as exc:
+            raise exc.at_index(index) from None
+    return events
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AdImpressionEvent)
+
+
+def encode_event(event: AdImpressionEvent) -> bytes:
+    """The record value on the topic: compact JSON, timestamp in UTC."""
+    return _encoder.encode(event)
+
+
+def event_key(event: AdImpressionEvent) -> bytes:
+    """The record key: the ad id, so all of one ad's events share a partition and stay in order."""
+    return event.ad_id.encode()
+
+
+def decode_event(value: bytes | None, *, now: datetime) -> AdImpressionEvent:
+    """Decode and validate one record value; raise ContractError saying why it is unusable."""
+    if value is None:
+        raise ContractError("record has no value")
+    try:
+        event = _decoder.decode(value)
+    except msgspec.ValidationError as exc:
+        raise _contract_error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise ContractError(f"not valid JSON: {exc}") from None
+    if event.timestamp.utcoffset() != timedelta(0):
+        event = msgspec.structs.replace(event, timestamp=event.timestamp.astimezone(UTC))
+    return check_event(event, now=now)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of the wire form, as committed in impressions/schema/."""
+    schema = msgspec.json.schema(AdImpressionEvent)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "ad_impression_event.v1.json",
+        "title": "AdImpressionEvent v1",
+        "description": "One view of one ad by one user; the value of a record on ad-impressions.",
+        **schema,
+    }
+
+
+if __name__ == "__main__":
+    json.dump(json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")

@@ -1,0 +1,69 @@
+"""Pure time bucketing in UTC: which minute and day an event counts in, and zero-filled series."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+Interval = Literal["minute", "hour", "day"]
+INTERVALS: dict[str, timedelta] = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+
+
+def minute_of(moment: datetime) -> datetime:
+    """The start of the UTC minute that holds `moment` (an aware datetime)."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def day_of(moment: datetime) -> date:
+    """The UTC calendar day that holds `moment`."""
+    return moment.astimezone(UTC).date()
+
+
+def floor_to(moment: datetime, interval: Interval) -> datetime:
+    """The start of the UTC bucket of `interval` that holds `moment`."""
+    start = minute_of(moment)
+    if interval in ("hour", "day"):
+        start = start.replace(minute=0)
+    if interval == "day":
+        start = start.replace(hour=0)
+    return start
+
+
+def count_by_ad_minute(items: Iterable[tuple[str, datetime]]) -> Counter[tuple[str, datetime]]:
+    """Impressions per (ad_id, UTC minute) for (ad_id, event time) pairs."""
+    return Counter((ad_id, minute_of(moment)) for ad_id, moment in items)
+
+
+def bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[datetime]:
+    """Starts of every bucket that overlaps [start, end), the first one floored to the interval."""
+    step = INTERVALS[interval]
+    current = floor_to(start, interval)
+    starts = []
+    while current < end:
+        starts.append(current)
+        current += step
+    return starts
+
+
+def zero_filled(
+    counts: Mapping[datetime, int], start: datetime, end: datetime, interval: Interval
+) -> list[dict[str, object]]:
+    """One `{"start", "impressions"}` entry per bucket in [start, end), 0 where nothing was counted."""
+    normalized = {floor_to(moment, interval): n for moment, n in counts.items()}
+    return [
+        {"start": bucket, "impressions": normalized.get(bucket, 0)}
+        for bucket in bucket_starts(start, end, interval)
+    ]
+
+
+def days_touched(start: datetime | None, end: datetime | None) -> tuple[date | None, date | None]:
+    """The first and last UTC day that [start, end) touches (None stays open-ended)."""
+    first = day_of(start) if start is not None else None
+    last = day_of(end - timedelta(microseconds=1)) if end is not None else None
+    return first, last

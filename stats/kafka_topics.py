@@ -1,0 +1,98 @@
+"""Kafka adapter for topic administration and offsets: create topics, read end offsets.
+
+One of the three modules that import `kafka` (with impressions.publisher and stats.consumer).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not answer within the configured bound."""
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where records of `topic` that break the contract go."""
+    return f"{topic}.dlq"
+
+
+def _timeout_ms() -> int:
+    return int(settings.KAFKA_ADMIN_TIMEOUT_SECONDS * 1000)
+
+
+def ensure_topics(*, topic: str, partitions: int, replication_factor: int) -> list[str]:
+    """Create `topic` and its dead-letter topic when missing; return the names created.
+
+    An existing topic is left as it is (its partition count is not changed).
+    Raises BrokerUnavailable when the broker does not answer.
+    """
+    wanted = [topic, dead_letter_topic(topic)]
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            client_id="stats-topic-admin",
+            bootstrap_timeout_ms=_timeout_ms(),
+            request_timeout_ms=_timeout_ms() * 3,
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailable(_unreachable(exc)) from exc
+    try:
+        missing = [name for name in wanted if name not in set(admin.list_topics())]
+        created = []
+        for name in missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)]
+                )
+                created.append(name)
+                logger.info("created topic %s with %d partitions", name, partitions)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our list and our create
+        return created
+    except KafkaError as exc:
+        raise BrokerUnavailable(_unreachable(exc)) from exc
+    finally:
+        admin.close()
+
+
+def end_offsets(topic: str) -> dict[int, int]:
+    """Partition -> end offset (the offset the next record will get). {} when the topic is absent."""
+    try:
+        reader = KafkaConsumer(
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="stats-offset-reader",
+            bootstrap_timeout_ms=_timeout_ms(),
+            request_timeout_ms=_timeout_ms(),
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailable(_unreachable(exc)) from exc
+    try:
+        partitions = reader.partitions_for_topic(topic) or set()
+        if not partitions:
+            return {}
+        offsets = reader.end_offsets(
+            [TopicPartition(topic, p) for p in partitions], timeout_ms=_timeout_ms()
+        )
+        return {tp.partition: offset for tp, offset in offsets.items()}
+    except KafkaError as exc:
+        raise BrokerUnavailable(_unreachable(exc)) from exc
+    finally:
+        reader.close()
+
+
+def _unreachable(exc: Exception) -> str:
+    servers = ",".join(settings.KAFKA_BOOTSTRAP_SERVERS)
+    return (
+        f"Kafka at {servers} did not answer ({exc.__class__.__name__}: {exc}); start it with "
+        f"`scripts/kafka-local start` or set KAFKA_BOOTSTRAP_SERVERS"
+    )
