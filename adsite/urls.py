@@ -1,4 +1,5 @@
 """Root URLs: the ingest API, the stats API and the admin with its dashboard."""
+
 from django.contrib import admin
 from django.urls import include, path
 

@@ -13,7 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from impressions.contract import AdImpressionEvent, ContractError, TooManyEvents, events_from_payload
+from impressions.contract import (
+    AdImpressionEvent,
+    ContractError,
+    TooManyEvents,
+    events_from_payload,
+)
 from impressions.parsers import LimitedJSONParser, PayloadTooLarge
 from impressions.publisher import PublishUnavailable, publish_events
 from impressions.throttling import IngestRateThrottle

@@ -79,13 +79,11 @@ def _contract_error(exc: msgspec.ValidationError) -> ContractError:
 
 
 def check_event(event: AdImpressionEvent, *, now: datetime) -> AdImpressionEvent:
-    """Apply the rules JSON Schema cannot express; return the event unchanged or raise ContractError."""
+    """Apply the rules JSON Schema cannot express; return the event or raise ContractError."""
     if _AD_ID_RE.fullmatch(event.ad_id) is None:
         raise ContractError("ad_id must be 1-64 characters of [A-Za-z0-9_.:-]", field="ad_id")
     if event.timestamp > now + MAX_FUTURE_SKEW:
-        raise ContractError(
-            "timestamp is more than 5 minutes in the future", field="timestamp"
-        )
+        raise ContractError("timestamp is more than 5 minutes in the future", field="timestamp")
     return event
 
 

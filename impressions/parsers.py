@@ -22,9 +22,7 @@ class LimitedJSONParser(BaseParser):
 
     media_type = "application/json"
 
-    def parse(
-        self, stream: Any, media_type: str | None = None, parser_context: Any = None
-    ) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         limit = settings.INGEST_MAX_BODY_BYTES
         too_large = PayloadTooLarge(f"request body is larger than {limit} bytes")
         request = (parser_context or {}).get("request")

@@ -35,13 +35,13 @@ class _ProducerHolder:
         self.lock = threading.Lock()
         self.producer: KafkaProducer | None = None
         self.servers: tuple[str, ...] = ()
-        self.failed_at = float("-inf")
+        self.failed: tuple[tuple[str, ...], float] = ((), float("-inf"))
 
     def reset_after_fork(self) -> None:
         # The parent's producer belongs to the parent's threads; never use or close it here.
         self.lock = threading.Lock()
         self.producer = None
-        self.failed_at = float("-inf")
+        self.failed = ((), float("-inf"))
 
 
 _holder = _ProducerHolder()
@@ -53,7 +53,8 @@ def _producer(bound_seconds: float) -> KafkaProducer:
     with _holder.lock:
         if _holder.producer is not None and _holder.servers == servers:
             return _holder.producer
-        if time.monotonic() - _holder.failed_at < _RECONNECT_COOLDOWN_SECONDS:
+        failed_servers, failed_at = _holder.failed
+        if failed_servers == servers and time.monotonic() - failed_at < _RECONNECT_COOLDOWN_SECONDS:
             raise PublishUnavailable(f"Kafka at {','.join(servers)} was unreachable a moment ago")
         if _holder.producer is not None:
             _holder.producer.close(timeout=0)
@@ -70,7 +71,7 @@ def _producer(bound_seconds: float) -> KafkaProducer:
                 max_block_ms=int(bound_seconds * 1000),
             )
         except KafkaError as exc:
-            _holder.failed_at = time.monotonic()
+            _holder.failed = (servers, time.monotonic())
             raise PublishUnavailable(
                 f"Kafka at {','.join(servers)} did not answer within {bound_seconds:g}s: {exc}"
             ) from exc
@@ -98,7 +99,9 @@ def publish_events(events: Sequence[AdImpressionEvent], *, topic: str | None = N
             future.get(timeout=max(deadline - time.monotonic(), 0.001))
     except KafkaError as exc:
         logger.warning("publishing %d events to %s failed: %s", len(events), topic, exc)
-        raise PublishUnavailable(f"the broker did not acknowledge within {bound:g}s: {exc}") from exc
+        raise PublishUnavailable(
+            f"the broker did not acknowledge within {bound:g}s: {exc}"
+        ) from exc
 
 
 def close_publisher(timeout: float = 5.0) -> None:

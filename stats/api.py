@@ -93,7 +93,9 @@ class AdSeriesApi(APIView):
         end = end or floor_to(timezone.now(), checked) + step
         start = start or end - step * DEFAULT_SERIES_BUCKETS[interval]
         if (end - floor_to(start, checked)) / step > MAX_SERIES_BUCKETS:
-            raise ValidationError({"interval": f"more than {MAX_SERIES_BUCKETS} buckets; narrow the range"})
+            raise ValidationError(
+                {"interval": f"more than {MAX_SERIES_BUCKETS} buckets; narrow the range"}
+            )
         series = selectors.ad_series(ad_id=ad_id, interval=checked, start=start, end=end)
         return Response(
             {
@@ -124,4 +126,3 @@ class PipelineApi(APIView):
         if state.error:
             body["error"] = state.error
         return Response(body)
-

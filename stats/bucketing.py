@@ -54,7 +54,7 @@ def bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[da
 def zero_filled(
     counts: Mapping[datetime, int], start: datetime, end: datetime, interval: Interval
 ) -> list[dict[str, object]]:
-    """One `{"start", "impressions"}` entry per bucket in [start, end), 0 where nothing was counted."""
+    """One `{"start", "impressions"}` per bucket in [start, end), 0 where nothing was counted."""
     normalized = {floor_to(moment, interval): n for moment, n in counts.items()}
     return [
         {"start": bucket, "impressions": normalized.get(bucket, 0)}

@@ -142,7 +142,9 @@ class ImpressionConsumer:
                 last_report, reported = now, self.totals.consumed
             if cfg.exit_when_idle is not None and now - last_activity >= cfg.exit_when_idle:
                 if consumer.assignment():
-                    logger.info("idle for %.1fs with nothing left to read; exiting", now - last_activity)
+                    logger.info(
+                        "idle for %.1fs with nothing left to read; exiting", now - last_activity
+                    )
                     break
                 if now - last_activity >= cfg.exit_when_idle + cfg.max_wait_for_assignment:
                     logger.error("no partitions were assigned; is another member holding them?")
@@ -172,8 +174,10 @@ class ImpressionConsumer:
         )
         return assigned
 
-    def _fresh_records(self, polled: dict[Any, list[Any]], *, skip: set[TopicPartition]) -> dict[Any, list[Any]]:
-        """Drop records fetched before a seek, and any already recorded (offset below the ledger)."""
+    def _fresh_records(
+        self, polled: dict[Any, list[Any]], *, skip: set[TopicPartition]
+    ) -> dict[Any, list[Any]]:
+        """Drop records fetched before a seek and any already recorded (below the ledger)."""
         batch = {}
         for tp, records in polled.items():
             if tp in skip or tp not in self._next:
@@ -212,7 +216,9 @@ class ImpressionConsumer:
             # Harmless for correctness: the database holds the offsets; only lag tools lag.
             logger.warning("committing offsets to Kafka failed (%s); the database has them", exc)
 
-    def _decode(self, batch: dict[Any, list[Any]]) -> tuple[list[AdImpressionEvent], list[tuple[Any, str]]]:
+    def _decode(
+        self, batch: dict[Any, list[Any]]
+    ) -> tuple[list[AdImpressionEvent], list[tuple[Any, str]]]:
         now = timezone.now()
         events, dead = [], []
         for records in batch.values():
@@ -237,14 +243,18 @@ class ImpressionConsumer:
                 ("dlq.reason", reason.encode()),
                 ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ]
-            futures.append(self._dlq.send(target, key=record.key, value=record.value, headers=headers))
+            futures.append(
+                self._dlq.send(target, key=record.key, value=record.value, headers=headers)
+            )
             logger.warning(
                 "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
             )
         for future in futures:
             future.get(timeout=30)
 
-    def _retry_later(self, consumer: KafkaConsumer, batch: dict[Any, list[Any]], exc: Exception) -> None:
+    def _retry_later(
+        self, consumer: KafkaConsumer, batch: dict[Any, list[Any]], exc: Exception
+    ) -> None:
         """Nothing of the batch was committed: rewind to its start and wait before trying again."""
         logger.error("batch not recorded (%s: %s); retrying in 2s", exc.__class__.__name__, exc)
         connection.close()  # a broken connection is replaced on next use
@@ -260,8 +270,14 @@ class ImpressionConsumer:
         logger.info(
             "%d events in %.1fs (%.0f/s); totals: %d consumed, %d new, %d duplicates, "
             "%d dead-lettered; lag %d",
-            consumed, seconds, consumed / max(seconds, 1e-9), self.totals.consumed,
-            self.totals.recorded, self.totals.duplicates, self.totals.dead_lettered, lag,
+            consumed,
+            seconds,
+            consumed / max(seconds, 1e-9),
+            self.totals.consumed,
+            self.totals.recorded,
+            self.totals.duplicates,
+            self.totals.dead_lettered,
+            lag,
         )
 
     def _close(self) -> None:

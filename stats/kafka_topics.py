@@ -50,7 +50,11 @@ def ensure_topics(*, topic: str, partitions: int, replication_factor: int) -> li
         for name in missing:
             try:
                 admin.create_topics(
-                    [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)]
+                    [
+                        NewTopic(
+                            name, num_partitions=partitions, replication_factor=replication_factor
+                        )
+                    ]
                 )
                 created.append(name)
                 logger.info("created topic %s with %d partitions", name, partitions)
@@ -64,7 +68,7 @@ def ensure_topics(*, topic: str, partitions: int, replication_factor: int) -> li
 
 
 def end_offsets(topic: str) -> dict[int, int]:
-    """Partition -> end offset (the offset the next record will get). {} when the topic is absent."""
+    """Partition -> end offset (the next record's offset); {} when the topic is absent."""
     try:
         reader = KafkaConsumer(
             bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,

@@ -12,7 +12,9 @@ class AdMinuteCount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["ad_id", "minute"], name="adminutecount_ad_minute_uniq"),
+            models.UniqueConstraint(
+                fields=["ad_id", "minute"], name="adminutecount_ad_minute_uniq"
+            ),
             models.CheckConstraint(
                 condition=models.Q(impressions__gt=0), name="adminutecount_impressions_positive"
             ),
@@ -43,7 +45,7 @@ class AdDailyUser(models.Model):
 
 
 class PartitionOffset(models.Model):
-    """The next offset to read, per consumer group and partition, stored with the rows it produced."""
+    """Next offset to read per consumer group and partition, stored with the rows it produced."""
 
     consumer_group = models.CharField(max_length=255)
     topic = models.CharField(max_length=255)

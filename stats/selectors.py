@@ -64,9 +64,7 @@ def ad_totals_list(
         .values("ad_id")
         .annotate(
             impressions=Sum("impressions"),
-            unique_users=Coalesce(
-                Subquery(unique_users, output_field=IntegerField()), Value(0)
-            ),
+            unique_users=Coalesce(Subquery(unique_users, output_field=IntegerField()), Value(0)),
         )
         .order_by(*ORDERINGS[ordering])
     )

@@ -96,7 +96,8 @@ def _advance_offsets(offsets: Sequence[OffsetUpdate]) -> None:
         f"({sql.columns('consumer_group', 'topic', 'partition', 'next_offset', 'updated_at')})",
         [(o.consumer_group, o.topic, o.partition, o.next_offset, now) for o in offsets],
         tail=f"ON CONFLICT ({sql.columns('consumer_group', 'topic', 'partition')}) DO UPDATE SET "
-        f"{nxt} = CASE WHEN excluded.{nxt} > {name}.{nxt} THEN excluded.{nxt} ELSE {name}.{nxt} END, "
+        f"{nxt} = CASE WHEN excluded.{nxt} > {name}.{nxt} "
+        f"THEN excluded.{nxt} ELSE {name}.{nxt} END, "
         f"{sql.columns('updated_at')} = excluded.{sql.columns('updated_at')}",
     )
 

@@ -21,4 +21,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         cutoff = timezone.now() - timedelta(days=options["days"])
         deleted = impressions_prune(older_than=cutoff)
-        self.stdout.write(f"deleted {deleted} raw impressions older than {cutoff:%Y-%m-%d %H:%M} UTC")
+        self.stdout.write(
+            f"deleted {deleted} raw impressions older than {cutoff:%Y-%m-%d %H:%M} UTC"
+        )

@@ -19,12 +19,15 @@ class Command(BaseCommand):
         parser.add_argument("--group", default=settings.STATS_CONSUMER_GROUP)
         parser.add_argument("--batch-size", type=int, default=2000, help="max records per poll")
         parser.add_argument(
-            "--exit-when-idle", type=float, metavar="SECONDS",
+            "--exit-when-idle",
+            type=float,
+            metavar="SECONDS",
             help="drain what is there, then exit 0 after SECONDS without new records",
         )
         parser.add_argument("--progress-interval", type=float, default=10.0, metavar="SECONDS")
         parser.add_argument(
-            "--no-create-topic", action="store_true",
+            "--no-create-topic",
+            action="store_true",
             help="do not create the topic (IMPRESSIONS_TOPIC_PARTITIONS partitions) when missing",
         )
 

@@ -1,0 +1,137 @@
+"""The consumer under failure: kill -9 mid-run, SIGTERM, and poison records on the topic."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db.models import Sum
+from kafka import KafkaProducer
+
+from impressions.contract import AdImpressionEvent, encode_event, event_key
+from impressions.models import Impression
+from stats.kafka_topics import dead_letter_topic
+from stats.models import AdMinuteCount, PartitionOffset
+from tests.conftest import read_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def produce_events(producer: KafkaProducer, topic: str, n: int, *, ads: int = 10) -> Counter[str]:
+    """Write n valid events straight to the topic; return the expected count per ad."""
+    expected: Counter[str] = Counter()
+    for i in range(n):
+        event = AdImpressionEvent(
+            1, uuid.uuid4(), f"ad-{i % ads}", f"u-{i % 97}", T0 + timedelta(seconds=i % 3600)
+        )
+        producer.send(topic, key=event_key(event), value=encode_event(event))
+        expected[event.ad_id] += 1
+    producer.flush()
+    return expected
+
+
+def counted_per_ad() -> dict[str, int]:
+    rows = AdMinuteCount.objects.values("ad_id").annotate(n=Sum("impressions"))
+    return {row["ad_id"]: row["n"] for row in rows}
+
+
+def processed() -> int:
+    return PartitionOffset.objects.aggregate(n=Sum("next_offset"))["n"] or 0
+
+
+def wait_for_progress(proc: subprocess.Popen[bytes], at_least: int, timeout_s: float = 60) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = processed()
+        if done >= at_least:
+            return done
+        assert proc.poll() is None, "the consumer exited early"
+        time.sleep(0.05)
+    raise AssertionError(f"the consumer recorded fewer than {at_least} events in {timeout_s}s")
+
+
+def test_kill_9_mid_run_then_restart_loses_and_doubles_nothing(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    total = 40_000
+    expected = produce_events(raw_producer, topic, total)
+
+    first = consumer_process("--batch-size", "500", "--progress-interval", "60")
+    done_at_kill = wait_for_progress(first, at_least=5_000)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert done_at_kill < total, "killed too late to prove anything; raise the event count"
+
+    second = consumer_process("--exit-when-idle", "3", "--progress-interval", "60")
+    assert second.wait(timeout=300) == 0
+    assert counted_per_ad() == dict(expected)
+    assert Impression.objects.count() == total
+    assert processed() == total
+
+
+def test_sigterm_stops_cleanly_and_a_restart_finishes(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    total = 20_000
+    expected = produce_events(raw_producer, topic, total)
+    first = consumer_process("--batch-size", "500")
+    wait_for_progress(first, at_least=2_000)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 0  # finished its batch, closed, left the group
+
+    second = consumer_process("--exit-when-idle", "3")
+    assert second.wait(timeout=300) == 0
+    assert counted_per_ad() == dict(expected)
+    assert processed() == total
+
+
+def test_poison_records_go_to_the_dead_letter_topic(
+    raw_producer: KafkaProducer,
+    topic: str,
+    run_consumer: Callable[..., None],
+    kafka_servers: list[str],
+) -> None:
+    good = {
+        "schema_version": 1,
+        "ad_id": "ad-p",
+        "user_id": "u",
+        "timestamp": "2026-11-25T08:00:00Z",
+    }
+    values = [
+        json.dumps({**good, "event_id": str(uuid.uuid4())}).encode(),
+        b"{this is not json",
+        json.dumps(
+            {k: v for k, v in good.items() if k != "user_id"} | {"event_id": str(uuid.uuid4())}
+        ).encode(),
+        json.dumps({**good, "event_id": str(uuid.uuid4()), "user_id": 12345}).encode(),
+        b"\xff\xfe binary",
+        json.dumps({**good, "event_id": str(uuid.uuid4())}).encode(),
+    ]
+    for value in values:  # one key, so one partition, in this order
+        raw_producer.send(topic, key=b"ad-p", value=value)
+    raw_producer.flush()
+
+    run_consumer()
+
+    assert counted_per_ad() == {"ad-p": 2}
+    dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=4)
+    assert [record.value for record in dead] == [values[1], values[2], values[3], values[4]]
+    reasons = [dict(record.headers)["dlq.reason"].decode() for record in dead]
+    assert "JSON" in reasons[0]
+    assert reasons[1].startswith("user_id")
+    assert reasons[2].startswith("user_id")
+    assert all(dict(r.headers)["dlq.source"].startswith(f"{topic}/".encode()) for r in dead)
+    assert processed() == len(values)  # the poison records are behind us, not retried forever
