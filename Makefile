@@ -35,7 +35,7 @@ run: venv
 
 # Consumer throughput against PostgreSQL, with the as-is path measured beside it.
 bench: venv broker postgres
-	DATABASE_URL="$$(scripts/postgres-local url)" $(PY) scripts/bench_pipeline.py $(BENCH_ARGS)
+	DATABASE_URL="$$(scripts/postgres-local url)_bench" $(PY) scripts/bench_pipeline.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

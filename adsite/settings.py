@@ -58,6 +58,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    # stats first so its admin/index.html (a link to the dashboard) overrides the admin's own.
+    "stats",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -67,7 +69,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "impressions",
-    "stats",
 ]
 
 MIDDLEWARE = [

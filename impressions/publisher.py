@@ -65,7 +65,6 @@ def _producer(bound_seconds: float) -> KafkaProducer:
                 client_id=f"impressions-publisher-{os.getpid()}",
                 enable_idempotence=True,
                 acks="all",
-                linger_ms=2,
                 batch_size=128 * 1024,
                 bootstrap_timeout_ms=int(bound_seconds * 1000),
                 max_block_ms=int(bound_seconds * 1000),

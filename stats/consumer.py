@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, connection
@@ -55,10 +55,14 @@ class ConsumerTotals:
     duplicates: int = 0
     dead_lettered: int = 0
     batches: int = 0
-    started: float = field(default_factory=time.monotonic)
+    first_batch_at: float | None = None  # monotonic clock, when the first batch arrived
+    last_batch_at: float | None = None  # end of the last batch's database commit
 
-    def rate(self) -> float:
-        return self.consumed / max(time.monotonic() - self.started, 1e-9)
+    def busy_rate(self) -> float:
+        """Events per second from the first batch's arrival to the last batch's commit."""
+        if self.first_batch_at is None or self.last_batch_at is None:
+            return 0.0
+        return self.consumed / max(self.last_batch_at - self.first_batch_at, 1e-9)
 
 
 class _AssignmentTracker(ConsumerRebalanceListener):
@@ -134,8 +138,10 @@ class ImpressionConsumer:
                 last_activity = time.monotonic()
             batch = self._fresh_records(polled, skip=reseeked)
             if batch:
+                if self.totals.first_batch_at is None:
+                    self.totals.first_batch_at = time.monotonic()
                 self._process(consumer, batch)
-                last_activity = time.monotonic()
+                last_activity = self.totals.last_batch_at = time.monotonic()
             now = time.monotonic()
             if now - last_report >= cfg.progress_interval:
                 self._report(consumer, self.totals.consumed - reported, now - last_report)

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
+from stats import bulk_postgres
 from stats import bulk_sql as sql
 from stats.bucketing import count_by_ad_minute, day_of
 from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
@@ -37,14 +38,19 @@ def record_impressions(
     Idempotent on `event_id`: an event already stored (or repeated within `events`) changes
     nothing. The aggregates are fed only from the rows this call actually inserted, so a resent
     event never counts twice. `offsets` move the consumer's ledger forward in the same
-    transaction (never backwards). Set-based: a few statements per batch, not one per event.
+    transaction (never backwards). Set-based: a few statements per batch, not one per event;
+    on PostgreSQL the batch is COPYed in and recorded by one statement (stats.bulk_postgres).
     """
     with transaction.atomic():
-        new_events = _insert_new_impressions(events)
-        _add_minute_counts(new_events)
-        _add_daily_users(new_events)
+        if connection.vendor == "postgresql":
+            recorded = bulk_postgres.record_new_impressions(events)
+        else:
+            new_events = _insert_new_impressions(events)
+            _add_minute_counts(new_events)
+            _add_daily_users(new_events)
+            recorded = len(new_events)
         _advance_offsets(offsets)
-    return len(new_events)
+    return recorded
 
 
 def _insert_new_impressions(events: Sequence[AdImpressionEvent]) -> list[AdImpressionEvent]:

@@ -88,3 +88,11 @@ def test_a_failing_batch_leaves_nothing_behind() -> None:
     assert Impression.objects.count() == 0
     assert AdMinuteCount.objects.count() == 0
     assert PartitionOffset.objects.count() == 0
+
+
+def test_any_user_id_text_is_stored_exactly() -> None:
+    awkward = ["tab\there", "back\\slash", "new\nline", "cr\rhere", "ünïcödé ✓", "\\N"]
+    events = [event("a", user, T0) for user in awkward]
+    assert record_impressions(events=events) == len(awkward)
+    assert sorted(Impression.objects.values_list("user_id", flat=True)) == sorted(awkward)
+    assert sorted(AdDailyUser.objects.values_list("user_id", flat=True)) == sorted(awkward)

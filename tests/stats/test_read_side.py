@@ -1,0 +1,178 @@
+"""The read side: stats endpoints need authentication; admin pages and the dashboard render."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from impressions.contract import AdImpressionEvent
+from stats.services import OffsetUpdate, record_impressions
+
+pytestmark = pytest.mark.django_db
+
+STATS_URLS = [
+    "/api/stats/ads/",
+    "/api/stats/ads/ad-1/",
+    "/api/stats/ads/ad-1/series/",
+    "/api/stats/pipeline/",
+]
+
+
+@pytest.mark.parametrize("url", STATS_URLS)
+def test_anonymous_requests_are_refused(api_client: APIClient, url: str) -> None:
+    response = api_client.get(url)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"
+
+
+@pytest.mark.parametrize("url", STATS_URLS)
+def test_a_bad_token_is_refused(api_client: APIClient, url: str) -> None:
+    api_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert api_client.get(url).status_code == 401
+
+
+def test_session_login_works_too(staff_user: Any) -> None:
+    client = APIClient()
+    client.login(username="staff", password="staff-password")
+    assert client.get("/api/stats/ads/").status_code == 200
+
+
+def test_drf_create_token_command_issues_a_working_token(staff_user: Any, capsys: Any) -> None:
+    call_command("drf_create_token", "staff")
+    key = Token.objects.get(user=staff_user).key
+    assert key in capsys.readouterr().out
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/stats/ads/").status_code == 200
+
+
+def seed() -> None:
+    t = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    events = [
+        AdImpressionEvent(1, uuid.uuid4(), ad, f"u{i % 3}", t + timedelta(minutes=i))
+        for i, ad in enumerate(["ad-1"] * 5 + ["ad-2"] * 2)
+    ]
+    record_impressions(
+        events=events, offsets=[OffsetUpdate("stats-service", "ad-impressions", 0, 7)]
+    )
+
+
+def test_range_ordering_and_pagination(stats_client: APIClient) -> None:
+    seed()
+    everything = stats_client.get("/api/stats/ads/").json()
+    assert [(r["ad_id"], r["impressions"]) for r in everything["results"]] == [
+        ("ad-1", 5),
+        ("ad-2", 2),
+    ]
+    ranged = stats_client.get(
+        "/api/stats/ads/", {"from": "2026-11-25T09:31:00Z", "to": "2026-11-25T09:33:00Z"}
+    ).json()
+    assert [(r["ad_id"], r["impressions"]) for r in ranged["results"]] == [("ad-1", 2)]
+    by_id = stats_client.get("/api/stats/ads/", {"ordering": "-ad_id", "limit": 1}).json()
+    assert by_id["count"] == 2
+    assert [r["ad_id"] for r in by_id["results"]] == ["ad-2"]
+    detail = stats_client.get("/api/stats/ads/ad-1/", {"from": "2026-11-25"}).json()
+    assert detail == {"ad_id": "ad-1", "impressions": 5, "unique_users": 3}
+    assert stats_client.get("/api/stats/ads/never-seen/").json()["impressions"] == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "last tuesday"},
+        {"from": "2026-11-25T10:00:00Z", "to": "2026-11-25T09:00:00Z"},
+        {"ordering": "colour"},
+    ],
+)
+def test_bad_query_parameters_are_400(stats_client: APIClient, params: dict[str, str]) -> None:
+    response = stats_client.get("/api/stats/ads/", params)
+    assert response.status_code == 400
+    assert set(response.json()) & {"from", "to", "ordering"}
+
+
+def test_series_defaults_and_limits(stats_client: APIClient) -> None:
+    seed()
+    daily = stats_client.get("/api/stats/ads/ad-1/series/", {"interval": "day"}).json()
+    assert len(daily["buckets"]) == 30
+    too_many = stats_client.get(
+        "/api/stats/ads/ad-1/series/", {"interval": "minute", "from": "2020-01-01"}
+    )
+    assert too_many.status_code == 400
+    assert stats_client.get("/api/stats/ads/ad-1/series/", {"interval": "week"}).status_code == 400
+
+
+def test_pipeline_without_a_broker_still_shows_the_ledger(
+    stats_client: APIClient, settings: Any
+) -> None:
+    seed()
+    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]
+    settings.KAFKA_ADMIN_TIMEOUT_SECONDS = 1.0
+    body = stats_client.get("/api/stats/pipeline/").json()
+    assert body["broker_available"] is False
+    assert "kafka-local start" in body["error"]
+    assert body["partitions"] == [
+        {"partition": 0, "end_offset": None, "processed_offset": 7, "lag": None}
+    ]
+
+
+@pytest.fixture
+def admin_client_logged_in(staff_user: Any) -> Client:
+    client = Client()
+    client.login(username="staff", password="staff-password")
+    return client
+
+
+def test_admin_index_links_the_dashboard(admin_client_logged_in: Client) -> None:
+    assert b'href="/admin/dashboard/"' in admin_client_logged_in.get("/admin/").content
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/impressions/impression/",
+        "/admin/stats/adminutecount/",
+        "/admin/stats/addailyuser/",
+        "/admin/stats/partitionoffset/",
+        "/admin/impressions/impression/?q=ad-1",
+        "/admin/stats/adminutecount/?q=ad-2",
+    ],
+)
+def test_admin_pages_render_read_only(admin_client_logged_in: Client, url: str) -> None:
+    seed()
+    response = admin_client_logged_in.get(url)
+    assert response.status_code == 200
+    assert b"to view | " in response.content  # Django titles read-only changelists "... to view"
+    assert (
+        b"ad-1" in response.content
+        or b"ad-2" in response.content
+        or b"stats-service" in (response.content)
+    )
+
+
+def test_dashboard_shows_totals_top_ads_and_lag(
+    admin_client_logged_in: Client, settings: Any
+) -> None:
+    seed()
+    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]
+    settings.KAFKA_ADMIN_TIMEOUT_SECONDS = 1.0
+    response = admin_client_logged_in.get(
+        "/admin/dashboard/", {"start": "2026-11-25 00:00", "end": "2026-11-26 00:00"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<td id="total-impressions">7</td>' in html
+    assert "<td>ad-1</td><td>5</td><td>3</td>" in html
+    assert "<td>0</td><td>?</td><td>7</td><td>?</td>" in html  # ledger shown, broker down
+
+
+def test_dashboard_is_staff_only(api_client: APIClient, db: Any) -> None:
+    response = Client().get("/admin/dashboard/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response.headers["Location"]
