@@ -24,6 +24,7 @@ postgres:
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy adsite impressions stats scripts/bench_pipeline.py tests
 
 # The whole suite against a real broker and a real PostgreSQL (both installed/started if missing).
 test: venv lint broker postgres

@@ -33,7 +33,7 @@ class InvalidEvent(APIException):
 
     def __init__(self, error: ContractError):
         super().__init__()
-        self.detail = error.as_dict()  # type: ignore[assignment]
+        self.detail = error.as_dict()
 
 
 class _IngestApi(APIView):

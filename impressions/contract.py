@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 AD_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 _AD_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")

@@ -10,7 +10,9 @@ truth. One of the three modules that import `kafka`.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -115,7 +117,7 @@ class ImpressionConsumer:
         self._consumer = KafkaConsumer(
             bootstrap_servers=cfg.bootstrap_servers,
             group_id=cfg.group,
-            client_id=f"{cfg.group}-consumer",
+            client_id=f"{cfg.group}-{socket.gethostname()}-{os.getpid()}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=cfg.batch_size,
@@ -297,7 +299,7 @@ class ImpressionConsumer:
 @contextmanager
 def stop_on_signals(consumer: ImpressionConsumer) -> Iterator[None]:
     """SIGTERM/SIGINT stop the loop after the batch in hand; a second one forces exit."""
-    received = []
+    received: list[int] = []
 
     def handle(signum: int, frame: Any) -> None:
         if received:

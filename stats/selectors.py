@@ -45,7 +45,7 @@ def _users_in(start: datetime | None, end: datetime | None) -> QuerySet[AdDailyU
 
 def ad_totals_list(
     *, start: datetime | None = None, end: datetime | None = None, ordering: str = "-impressions"
-) -> QuerySet[AdMinuteCount, dict[str, Any]]:
+) -> QuerySet[Any, Any]:
     """Per-ad `ad_id`, `impressions` (minutes in [start, end)) and `unique_users`.
 
     Unique users are exact and counted over the whole UTC days that the range touches.

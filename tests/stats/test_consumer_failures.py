@@ -135,3 +135,21 @@ def test_poison_records_go_to_the_dead_letter_topic(
     assert reasons[2].startswith("user_id")
     assert all(dict(r.headers)["dlq.source"].startswith(f"{topic}/".encode()) for r in dead)
     assert processed() == len(values)  # the poison records are behind us, not retried forever
+
+
+def test_a_second_member_joining_mid_run_rebalances_without_loss_or_double_count(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    total = 40_000
+    expected = produce_events(raw_producer, topic, total, ads=30)
+    first = consumer_process("--batch-size", "500", "--exit-when-idle", "4")
+    done_when_joined = wait_for_progress(first, at_least=3_000)
+    second = consumer_process("--batch-size", "500", "--exit-when-idle", "4")  # rebalance now
+    assert first.wait(timeout=300) == 0
+    assert second.wait(timeout=300) == 0
+    assert done_when_joined < total, "the second member joined too late to prove anything"
+    assert counted_per_ad() == dict(expected)
+    assert Impression.objects.count() == total
+    assert processed() == total

@@ -42,7 +42,7 @@ def post_all(client: APIClient, path: str, events: list[dict[str, Any]], expect:
 
 def api_snapshot(client: APIClient, ads: list[str]) -> dict[str, Any]:
     """What an API user sees: per-ad totals, and per-ad minute series around T0."""
-    listing = client.get("/api/stats/ads/", {"limit": 1000, "ordering": "ad_id"}).json()
+    listing = client.get("/api/stats/ads/", {"limit": "1000", "ordering": "ad_id"}).json()
     series = {
         ad: client.get(
             f"/api/stats/ads/{ad}/series/",

@@ -75,7 +75,7 @@ def test_range_ordering_and_pagination(stats_client: APIClient) -> None:
         "/api/stats/ads/", {"from": "2026-11-25T09:31:00Z", "to": "2026-11-25T09:33:00Z"}
     ).json()
     assert [(r["ad_id"], r["impressions"]) for r in ranged["results"]] == [("ad-1", 2)]
-    by_id = stats_client.get("/api/stats/ads/", {"ordering": "-ad_id", "limit": 1}).json()
+    by_id = stats_client.get("/api/stats/ads/", {"ordering": "-ad_id", "limit": "1"}).json()
     assert by_id["count"] == 2
     assert [r["ad_id"] for r in by_id["results"]] == ["ad-2"]
     detail = stats_client.get("/api/stats/ads/ad-1/", {"from": "2026-11-25"}).json()
