@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connection
+from django.db import Error as DatabaseFailure
+from django.db import connection
 from django.utils import timezone
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata
 from kafka.errors import KafkaError
@@ -167,7 +168,13 @@ class ImpressionConsumer:
             self._next.pop(tp, None)
         if not assigned:
             return set()
-        stored = stored_offsets(consumer_group=self.config.group, topic=self.config.topic)
+        try:
+            stored = stored_offsets(consumer_group=self.config.group, topic=self.config.topic)
+        except DatabaseFailure as exc:
+            # Their records are dropped (not in self._next) until the seek succeeds.
+            self._tracker.on_partitions_assigned(assigned)
+            self._pause_after_failure(exc, "reading the offset ledger")
+            return set()
         for tp in sorted(assigned):
             if tp.partition in stored:
                 consumer.seek(tp, stored[tp.partition])
@@ -205,7 +212,7 @@ class ImpressionConsumer:
             if dead:
                 self._dead_letter(dead)
             recorded = record_impressions(events=events, offsets=offsets)
-        except (DatabaseError, KafkaError) as exc:
+        except (DatabaseFailure, KafkaError) as exc:
             self._retry_later(consumer, batch, exc)
             return
         consumed = sum(len(records) for records in batch.values())
@@ -264,10 +271,13 @@ class ImpressionConsumer:
         self, consumer: KafkaConsumer, batch: dict[Any, list[Any]], exc: Exception
     ) -> None:
         """Nothing of the batch was committed: rewind to its start and wait before trying again."""
-        logger.error("batch not recorded (%s: %s); retrying in 2s", exc.__class__.__name__, exc)
-        connection.close()  # a broken connection is replaced on next use
         for tp, records in batch.items():
             consumer.seek(tp, records[0].offset)
+        self._pause_after_failure(exc, "recording a batch")
+
+    def _pause_after_failure(self, exc: Exception, doing: str) -> None:
+        logger.error("%s failed (%s: %s); retrying in 2s", doing, exc.__class__.__name__, exc)
+        connection.close()  # a broken connection is replaced on next use
         self._stopping.wait(2.0)
 
     def _report(self, consumer: KafkaConsumer, consumed: int, seconds: float) -> None:

@@ -10,16 +10,19 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 from kafka import KafkaProducer
+from rest_framework.test import APIClient
 
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 from impressions.models import Impression
 from stats.kafka_topics import dead_letter_topic
 from stats.models import AdMinuteCount, PartitionOffset
-from tests.conftest import read_topic
+from tests.conftest import ROOT, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -153,3 +156,69 @@ def test_a_second_member_joining_mid_run_rebalances_without_loss_or_double_count
     assert counted_per_ad() == dict(expected)
     assert Impression.objects.count() == total
     assert processed() == total
+
+
+def test_database_connections_killed_mid_run_lose_and_double_nothing(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL (make test provides it)")
+    total = 30_000
+    expected = produce_events(raw_producer, topic, total)
+    consumer = consumer_process("--batch-size", "500", "--exit-when-idle", "6")
+    done_at_first_outage = wait_for_progress(consumer, at_least=2_000)
+    killed = 0
+    for _ in range(3):  # the server drops the consumer's connection, mid-batch or between
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            killed += cursor.fetchone()[0]
+        time.sleep(0.3)
+    assert consumer.wait(timeout=300) == 0
+    assert killed >= 1 and done_at_first_outage < total
+    assert counted_per_ad() == dict(expected)
+    assert Impression.objects.count() == total
+    assert processed() == total
+
+
+def test_broker_restart_mid_run_loses_nothing_and_the_api_answers_503_meanwhile(
+    api_client: APIClient,
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+    settings: Any,
+) -> None:
+    kafka_local = [str(ROOT / "scripts" / "kafka-local")]
+    if subprocess.run([*kafka_local, "status"], capture_output=True).returncode != 0:
+        pytest.fail(
+            "this test restarts the broker with scripts/kafka-local, which did not start it"
+        )
+    total = 30_000
+    expected = produce_events(raw_producer, topic, total)
+    consumer = consumer_process("--batch-size", "500", "--exit-when-idle", "8")
+    done_at_stop = wait_for_progress(consumer, at_least=2_000)
+    subprocess.run([*kafka_local, "stop"], check=True)
+    try:
+        settings.KAFKA_PUBLISH_TIMEOUT_SECONDS = 2.0
+        during = api_client.post(
+            "/api/impressions/", {"ad_id": "ad-0", "user_id": "late"}, format="json"
+        )
+    finally:
+        subprocess.run([*kafka_local, "start"], check=True)
+    assert during.status_code == 503
+    after = api_client.post(
+        "/api/impressions/",
+        {"event_id": during.json()["event_ids"][0], "ad_id": "ad-0", "user_id": "late"},
+        format="json",
+    )
+    assert after.status_code == 202
+    expected["ad-0"] += 1  # the retried event, counted once whether or not the first try landed
+
+    assert consumer.wait(timeout=300) == 0
+    assert done_at_stop < total
+    assert counted_per_ad() == dict(expected)
+    assert Impression.objects.count() == total + 1
