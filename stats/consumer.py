@@ -42,7 +42,7 @@ class ConsumerConfig:
     bootstrap_servers: list[str]
     topic: str
     group: str
-    batch_size: int = 2000
+    batch_size: int = 5000
     poll_timeout_ms: int = 500
     progress_interval: float = 10.0
     exit_when_idle: float | None = None

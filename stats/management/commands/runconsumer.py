@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--topic", default=settings.IMPRESSIONS_TOPIC)
         parser.add_argument("--group", default=settings.STATS_CONSUMER_GROUP)
-        parser.add_argument("--batch-size", type=int, default=2000, help="max records per poll")
+        parser.add_argument("--batch-size", type=int, default=5000, help="max records per poll")
         parser.add_argument(
             "--exit-when-idle",
             type=float,
