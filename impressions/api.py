@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import status
@@ -68,7 +69,8 @@ class ImpressionCreateApi(_IngestApi):
             publish_events(events)
         except PublishUnavailable as exc:
             body = _accepted(events, accepted=0, error=str(exc))
-            body["hint"] = "retry later with the same event_ids; each event is counted once"
+            body["hint"] = "resend retry_body later: same event ids and times, counted once"
+            body["retry_body"] = [msgspec.to_builtins(e) for e in events]
             return Response(
                 body,
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -24,7 +24,9 @@ AD_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 _AD_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 AdId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=AD_ID_PATTERN)]
-UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# Any text but NUL, which PostgreSQL cannot store in a text column.
+USER_ID_PATTERN = r"^[^\u0000]+$"
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=USER_ID_PATTERN)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -60,6 +62,10 @@ class ContractError(ValueError):
     def at_index(self, index: int) -> ContractError:
         return ContractError(self.message, field=self.field, index=index)
 
+    def reason(self) -> str:
+        """One line for logs and dead-letter headers: `field: message`."""
+        return f"{self.field}: {self.message}" if self.field else self.message
+
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.message, "field": self.field}
         if self.index is not None:
@@ -68,14 +74,23 @@ class ContractError(ValueError):
 
 
 _FIELD_AT = re.compile(r"at `\$(?:\[\d+\])?\.([A-Za-z_]+)")
-_MISSING_FIELD = re.compile(r"missing required field `([A-Za-z_]+)`")
+_MISSING_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
+
+
+_PATTERN_RULES = {
+    "ad_id": "ad_id must be 1-64 characters of [A-Za-z0-9_.:-]",
+    "user_id": "user_id must not contain NUL characters",
+}
 
 
 def _contract_error(exc: msgspec.ValidationError) -> ContractError:
     text = str(exc)
     match = _FIELD_AT.search(text) or _MISSING_FIELD.search(text)
+    field = match.group(1) if match else None
     message = text.split(" - at `", 1)[0]
-    return ContractError(message, field=match.group(1) if match else None)
+    if "matching regex" in message and field in _PATTERN_RULES:
+        message = _PATTERN_RULES[field]
+    return ContractError(message, field=field)
 
 
 def check_event(event: AdImpressionEvent, *, now: datetime) -> AdImpressionEvent:
@@ -100,9 +115,16 @@ def event_from_input(item: Any, *, now: datetime) -> AdImpressionEvent:
         event_id=given.event_id or uuid.uuid4(),
         ad_id=given.ad_id,
         user_id=given.user_id,
-        timestamp=(given.timestamp or now).astimezone(UTC),
+        timestamp=_in_utc(given.timestamp or now),
     )
     return check_event(event, now=now)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. 0001-01-01T00:30:00+01:00 is before year 1 in UTC
+        raise ContractError("timestamp is out of range", field="timestamp") from None
 
 
 class TooManyEvents(ValueError):
@@ -157,7 +179,7 @@ def decode_event(value: bytes | None, *, now: datetime) -> AdImpressionEvent:
     except msgspec.DecodeError as exc:
         raise ContractError(f"not valid JSON: {exc}") from None
     if event.timestamp.utcoffset() != timedelta(0):
-        event = msgspec.structs.replace(event, timestamp=event.timestamp.astimezone(UTC))
+        event = msgspec.structs.replace(event, timestamp=_in_utc(event.timestamp))
     return check_event(event, now=now)
 
 

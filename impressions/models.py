@@ -16,6 +16,7 @@ class Impression(models.Model):
         indexes = [
             models.Index(fields=["ad_id", "occurred_at"]),
             models.Index(fields=["occurred_at"]),
+            models.Index(fields=["recorded_at"]),  # pruning
         ]
 
     def __str__(self) -> str:

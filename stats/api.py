@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,11 +33,11 @@ def _moment(request: Request, name: str) -> datetime | None:
         if value is None:
             day = parse_date(raw)
             value = datetime(day.year, day.month, day.day) if day is not None else None
-    except ValueError:
-        value = None
-    if value is None:
-        raise ValidationError({name: f"expected an ISO 8601 date or datetime, got {raw!r}"})
-    return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value.astimezone(UTC)
+        if value is not None:
+            return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise ValidationError({name: f"expected an ISO 8601 date or datetime, got {raw!r}"})
 
 
 def _range(request: Request) -> tuple[datetime | None, datetime | None]:
@@ -52,10 +53,16 @@ class AdTotalsOutput(serializers.Serializer):
     unique_users = serializers.IntegerField()
 
 
+class AdTotalsPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 1000
+
+
 class AdStatsListApi(GenericAPIView):
     """Per-ad totals over [from, to), ordered by `ordering`, paginated with limit/offset."""
 
     serializer_class = AdTotalsOutput
+    pagination_class = AdTotalsPagination
 
     def get(self, request: Request) -> Response:
         start, end = _range(request)
@@ -91,8 +98,11 @@ class AdSeriesApi(APIView):
         start, end = _range(request)
         step = INTERVALS[interval]
         end = end or floor_to(timezone.now(), checked) + step
-        start = start or end - step * DEFAULT_SERIES_BUCKETS[interval]
-        if (end - floor_to(start, checked)) / step > MAX_SERIES_BUCKETS:
+        # Whole buckets only: a bucket labelled 10:00 always counts all of 10:00-11:00.
+        start = floor_to(start or end - step * DEFAULT_SERIES_BUCKETS[interval], checked)
+        if start >= end:
+            raise ValidationError({"from": "must be before to (default: the current bucket's end)"})
+        if (end - start) / step > MAX_SERIES_BUCKETS:
             raise ValidationError(
                 {"interval": f"more than {MAX_SERIES_BUCKETS} buckets; narrow the range"}
             )

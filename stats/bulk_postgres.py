@@ -2,8 +2,7 @@
 
 The statement inserts the new raw rows and feeds the minute counters and the daily user set
 from the rows it actually inserted (data-modifying CTEs), so it is as idempotent as the generic
-path while sending the batch once instead of three times. MEASURED.md: about 3x the
-throughput of multi-row INSERTs.
+path while sending the batch once instead of three times (docs/benchmarks.md has the figures).
 """
 
 from __future__ import annotations
@@ -77,9 +76,10 @@ def record_new_impressions(events: Sequence[AdImpressionEvent]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGING)
         cursor.execute(f"TRUNCATE {STAGING}")  # an outer transaction may still hold earlier rows
-        cursor.cursor.copy_expert(
-            f"COPY {STAGING} (seq, event_id, ad_id, user_id, occurred_at) FROM STDIN", buffer
-        )
+        with connection.wrap_database_errors:  # raw psycopg2 call: map its errors to Django's
+            cursor.cursor.copy_expert(
+                f"COPY {STAGING} (seq, event_id, ad_id, user_id, occurred_at) FROM STDIN", buffer
+            )
         cursor.execute(_record_sql())
         new, _, _ = cursor.fetchone()
     return int(new)

@@ -28,10 +28,13 @@ def _timeout_ms() -> int:
     return int(settings.KAFKA_ADMIN_TIMEOUT_SECONDS * 1000)
 
 
-def ensure_topics(*, topic: str, partitions: int, replication_factor: int) -> list[str]:
-    """Create `topic` and its dead-letter topic when missing; return the names created.
+def ensure_topics(
+    *, topic: str, partitions: int, replication_factor: int, create: bool = True
+) -> list[str]:
+    """Create `topic` and its dead-letter topic when missing; return the names missing before.
 
-    An existing topic is left as it is (its partition count is not changed).
+    With `create=False` only report them. An existing topic is left as it is (its partition
+    count is not changed).
     Raises BrokerUnavailable when the broker does not answer.
     """
     wanted = [topic, dead_letter_topic(topic)]
@@ -46,6 +49,8 @@ def ensure_topics(*, topic: str, partitions: int, replication_factor: int) -> li
         raise BrokerUnavailable(_unreachable(exc)) from exc
     try:
         missing = [name for name in wanted if name not in set(admin.list_topics())]
+        if not create:
+            return missing
         created = []
         for name in missing:
             try:

@@ -109,6 +109,10 @@ def _advance_offsets(offsets: Sequence[OffsetUpdate]) -> None:
 
 
 def impressions_prune(*, older_than: datetime) -> int:
-    """Delete raw impressions whose event time is before `older_than`; aggregates stay."""
-    deleted, _ = Impression.objects.filter(occurred_at__lt=older_than).delete()
+    """Delete raw impressions recorded before `older_than`; aggregates stay.
+
+    By recording time, not event time: a late event's row must outlive its clients' retries,
+    since the row is what makes a retried event_id count once.
+    """
+    deleted, _ = Impression.objects.filter(recorded_at__lt=older_than).delete()
     return deleted

@@ -67,6 +67,8 @@ def test_accepts_valid_events(changes: dict[str, Any]) -> None:
         ({"user_id": ""}, "user_id"),
         ({"user_id": "u" * 129}, "user_id"),
         ({"user_id": ["u"]}, "user_id"),
+        ({"user_id": "nul\x00inside"}, "user_id"),  # PostgreSQL text cannot hold NUL
+        ({"timestamp": "0001-01-01T00:30:00+01:00"}, "timestamp"),  # before year 1 in UTC
         ({"event_id": "not-a-uuid"}, "event_id"),
         ({"event_id": 12}, "event_id"),
         ({"timestamp": "2026-11-25T11:00:00"}, "timestamp"),  # no zone
@@ -80,7 +82,7 @@ def test_accepts_valid_events(changes: dict[str, Any]) -> None:
 def test_rejects_each_broken_rule_naming_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(ContractError) as caught:
         event_from_input(valid(**changes), now=NOW)
-    assert caught.value.field == field or field in caught.value.message
+    assert caught.value.field == field
 
 
 @pytest.mark.parametrize("missing", ["ad_id", "user_id"])

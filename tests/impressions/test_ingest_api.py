@@ -90,3 +90,42 @@ def test_unreachable_broker_is_503_within_the_bound(api_client: APIClient, setti
     assert response.json()["accepted"] == 0
     assert len(response.json()["event_ids"]) == 1  # so the client can retry idempotently
     assert elapsed < settings.KAFKA_PUBLISH_TIMEOUT_SECONDS + 2.0, f"took {elapsed:.1f}s"
+
+
+def test_503_body_can_be_resent_as_is(api_client: APIClient, settings: Any) -> None:
+    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]
+    settings.KAFKA_PUBLISH_TIMEOUT_SECONDS = 1.0
+    close_publisher()
+    try:
+        refused = api_client.post(
+            "/api/impressions/", [{"ad_id": "a", "user_id": "u1"}] * 2, format="json"
+        )
+    finally:
+        close_publisher()
+    assert refused.status_code == 503
+    retry_body = refused.json()["retry_body"]
+    assert [e["event_id"] for e in retry_body] == refused.json()["event_ids"]
+    # Resent through the as-is path here (no broker needed): same ids and times, all valid.
+    resent = api_client.post("/api/impressions/sync/", retry_body, format="json")
+    assert resent.status_code == 201
+    assert resent.json()["event_ids"] == refused.json()["event_ids"]
+    stored = Impression.objects.get(event_id=retry_body[0]["event_id"])
+    assert stored.occurred_at.isoformat().replace("+00:00", "Z") == retry_body[0]["timestamp"]
+
+
+def test_a_made_up_forwarded_for_header_does_not_dodge_the_throttle(
+    api_client: APIClient, settings: Any
+) -> None:
+    settings.INGEST_THROTTLE_RATE = "2/minute"
+    cache.clear()
+    codes = [
+        api_client.post(
+            "/api/impressions/sync/",
+            {"ad_id": "a", "user_id": "u"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{i}",
+        ).status_code
+        for i in range(3)
+    ]
+    cache.clear()
+    assert codes == [201, 201, 429]

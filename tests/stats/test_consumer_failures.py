@@ -1,4 +1,4 @@
-"""The consumer under failure: kill -9 mid-run, SIGTERM, and poison records on the topic."""
+"""The consumer under failure: kill -9, SIGTERM, rebalance, database and broker outages, poison."""
 
 from __future__ import annotations
 
@@ -7,59 +7,20 @@ import signal
 import subprocess
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import Sum
 from kafka import KafkaProducer
 from rest_framework.test import APIClient
 
-from impressions.contract import AdImpressionEvent, encode_event, event_key
 from impressions.models import Impression
 from stats.kafka_topics import dead_letter_topic
-from stats.models import AdMinuteCount, PartitionOffset
 from tests.conftest import ROOT, read_topic
+from tests.stats.topic_data import counted_per_ad, processed, produce_events, wait_for_progress
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-
-
-def produce_events(producer: KafkaProducer, topic: str, n: int, *, ads: int = 10) -> Counter[str]:
-    """Write n valid events straight to the topic; return the expected count per ad."""
-    expected: Counter[str] = Counter()
-    for i in range(n):
-        event = AdImpressionEvent(
-            1, uuid.uuid4(), f"ad-{i % ads}", f"u-{i % 97}", T0 + timedelta(seconds=i % 3600)
-        )
-        producer.send(topic, key=event_key(event), value=encode_event(event))
-        expected[event.ad_id] += 1
-    producer.flush()
-    return expected
-
-
-def counted_per_ad() -> dict[str, int]:
-    rows = AdMinuteCount.objects.values("ad_id").annotate(n=Sum("impressions"))
-    return {row["ad_id"]: row["n"] for row in rows}
-
-
-def processed() -> int:
-    return PartitionOffset.objects.aggregate(n=Sum("next_offset"))["n"] or 0
-
-
-def wait_for_progress(proc: subprocess.Popen[bytes], at_least: int, timeout_s: float = 60) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        done = processed()
-        if done >= at_least:
-            return done
-        assert proc.poll() is None, "the consumer exited early"
-        time.sleep(0.05)
-    raise AssertionError(f"the consumer recorded fewer than {at_least} events in {timeout_s}s")
 
 
 def test_kill_9_mid_run_then_restart_loses_and_doubles_nothing(
@@ -121,22 +82,28 @@ def test_poison_records_go_to_the_dead_letter_topic(
         ).encode(),
         json.dumps({**good, "event_id": str(uuid.uuid4()), "user_id": 12345}).encode(),
         b"\xff\xfe binary",
+        json.dumps({**good, "event_id": str(uuid.uuid4()), "user_id": "nul\u0000"}).encode(),
+        json.dumps(
+            {**good, "event_id": str(uuid.uuid4()), "timestamp": "0001-01-01T00:30:00+01:00"}
+        ).encode(),
+        None,  # a tombstone: a key and no value
         json.dumps({**good, "event_id": str(uuid.uuid4())}).encode(),
     ]
-    for value in values:  # one key, so one partition, in this order
-        raw_producer.send(topic, key=b"ad-p", value=value)
+    for value in values:  # one partition, so this order
+        raw_producer.send(topic, key=b"ad-p", value=value, partition=0)
     raw_producer.flush()
 
     run_consumer()
 
     assert counted_per_ad() == {"ad-p": 2}
-    dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=4)
-    assert [record.value for record in dead] == [values[1], values[2], values[3], values[4]]
+    dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=7)
+    assert [record.value for record in dead] == values[1:8]
     reasons = [dict(record.headers)["dlq.reason"].decode() for record in dead]
     assert "JSON" in reasons[0]
-    assert reasons[1].startswith("user_id")
-    assert reasons[2].startswith("user_id")
-    assert all(dict(r.headers)["dlq.source"].startswith(f"{topic}/".encode()) for r in dead)
+    assert [r.split(":")[0] for r in reasons[1:7]] == [
+        "user_id", "user_id", "not valid JSON", "user_id", "timestamp", "record has no value"
+    ]  # fmt: skip
+    assert all(dict(r.headers)["dlq.source"].startswith(f"{topic}/0/".encode()) for r in dead)
     assert processed() == len(values)  # the poison records are behind us, not retried forever
 
 

@@ -176,3 +176,30 @@ def test_dashboard_is_staff_only(api_client: APIClient, db: Any) -> None:
     response = Client().get("/admin/dashboard/")
     assert response.status_code == 302
     assert "/admin/login/" in response.headers["Location"]
+
+
+def test_series_buckets_are_whole_and_ranges_must_be_ordered(stats_client: APIClient) -> None:
+    seed()  # ad-1 at 09:30..09:34
+    hourly = stats_client.get(
+        "/api/stats/ads/ad-1/series/",
+        {"interval": "hour", "from": "2026-11-25T09:33:00Z", "to": "2026-11-25T11:00:00Z"},
+    ).json()
+    assert hourly["from"] == "2026-11-25T09:00:00Z"
+    assert hourly["buckets"][0] == {"start": "2026-11-25T09:00:00Z", "impressions": 5}
+    future = stats_client.get("/api/stats/ads/ad-1/series/", {"from": "2999-01-01"})
+    assert future.status_code == 400
+
+
+def test_page_size_is_capped(stats_client: APIClient) -> None:
+    t = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    record_impressions(
+        events=[AdImpressionEvent(1, uuid.uuid4(), f"ad-{i}", "u", t) for i in range(1005)]
+    )
+    response = stats_client.get("/api/stats/ads/", {"limit": "100000000"})
+    assert response.status_code == 200
+    assert response.json()["count"] == 1005
+    assert len(response.json()["results"]) == 1000
+    assert (
+        stats_client.get("/api/stats/ads/", {"from": "0001-01-01T00:00:00+01:00"}).status_code
+        == 400
+    )

@@ -11,7 +11,7 @@ from django.db import IntegrityError
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
-from stats.services import OffsetUpdate, record_impressions
+from stats.services import OffsetUpdate, impressions_prune, record_impressions
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +96,14 @@ def test_any_user_id_text_is_stored_exactly() -> None:
     assert record_impressions(events=events) == len(awkward)
     assert sorted(Impression.objects.values_list("user_id", flat=True)) == sorted(awkward)
     assert sorted(AdDailyUser.objects.values_list("user_id", flat=True)) == sorted(awkward)
+
+
+def test_pruning_goes_by_recording_time_not_event_time() -> None:
+    long_ago = T0 - timedelta(days=400)
+    old_event = event("a", "late-user", long_ago)
+    assert record_impressions(events=[old_event]) == 1
+    assert impressions_prune(older_than=T0 - timedelta(days=30)) == 0  # recorded just now
+    assert record_impressions(events=[old_event]) == 0  # so a retry still counts once
+    Impression.objects.update(recorded_at=T0 - timedelta(days=31))
+    assert impressions_prune(older_than=T0 - timedelta(days=30)) == 1
+    assert AdMinuteCount.objects.get(ad_id="a").impressions == 1  # aggregates stay

@@ -13,7 +13,7 @@ from stats.services import impressions_prune
 
 
 class Command(BaseCommand):
-    help = "Delete raw impressions older than the retention; the aggregates are kept."
+    help = "Delete raw impressions recorded before the retention window; aggregates are kept."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=settings.RAW_IMPRESSION_RETENTION_DAYS)
@@ -22,5 +22,5 @@ class Command(BaseCommand):
         cutoff = timezone.now() - timedelta(days=options["days"])
         deleted = impressions_prune(older_than=cutoff)
         self.stdout.write(
-            f"deleted {deleted} raw impressions older than {cutoff:%Y-%m-%d %H:%M} UTC"
+            f"deleted {deleted} raw impressions recorded before {cutoff:%Y-%m-%d %H:%M} UTC"
         )

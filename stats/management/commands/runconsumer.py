@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from stats.consumer import ConsumerConfig, ImpressionConsumer, stop_on_signals
+from stats.consumer import ConsumerConfig, ImpressionConsumer, LedgerAheadOfTopic, stop_on_signals
 from stats.kafka_topics import BrokerUnavailable, ensure_topics
 
 
@@ -34,15 +34,21 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
-        if not options["no_create_topic"]:
-            try:
-                ensure_topics(
-                    topic=options["topic"],
-                    partitions=settings.IMPRESSIONS_TOPIC_PARTITIONS,
-                    replication_factor=settings.KAFKA_REPLICATION_FACTOR,
-                )
-            except BrokerUnavailable as exc:
-                raise CommandError(str(exc)) from exc
+        create = not options["no_create_topic"]
+        try:
+            missing = ensure_topics(
+                topic=options["topic"],
+                partitions=settings.IMPRESSIONS_TOPIC_PARTITIONS,
+                replication_factor=settings.KAFKA_REPLICATION_FACTOR,
+                create=create,
+            )
+        except BrokerUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        if missing and not create:
+            raise CommandError(
+                f"missing topics {', '.join(missing)}: create them (the dead-letter topic too) "
+                "or run without --no-create-topic"
+            )
         consumer = ImpressionConsumer(
             ConsumerConfig(
                 bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
@@ -54,6 +60,9 @@ class Command(BaseCommand):
             )
         )
         with stop_on_signals(consumer):
-            code = consumer.run()
+            try:
+                code = consumer.run()
+            except LedgerAheadOfTopic as exc:
+                raise CommandError(str(exc), returncode=2) from exc
         if code:
             raise CommandError("the consumer stopped without partitions", returncode=code)

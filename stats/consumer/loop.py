@@ -1,38 +1,37 @@
-"""The stats-service consumer loop: poll → decode → dead-letter → record with offsets → commit.
+"""One member of the stats-service group: the poll loop, seeking, writing, committing.
 
 Exactly-once effect in the database: each batch's rows, counters and per-partition next offsets
 are written in ONE transaction (`record_impressions`), and on assignment the consumer seeks to
 the offsets stored there, so a crash at any point replays exactly what was not committed.
 Offsets are committed to Kafka only afterwards, for lag tools; the database stays the source of
-truth. One of the three modules that import `kafka`.
+truth.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DataError, IntegrityError, connection
 from django.db import Error as DatabaseFailure
-from django.db import connection
-from django.utils import timezone
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata
+from kafka import KafkaConsumer, OffsetAndMetadata
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
-from impressions.contract import AdImpressionEvent, ContractError, decode_event
-from stats.kafka_topics import dead_letter_topic
+from stats.consumer.assignment import AssignmentTracker
+from stats.consumer.dead_letters import DeadLetterWriter
+from stats.consumer.decoding import DecodedBatch, decode_records
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
 
 logger = logging.getLogger(__name__)
+
+Batch = dict[TopicPartition, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class ConsumerConfig:
 
 @dataclass
 class ConsumerTotals:
-    """Running totals, reported in the progress log and returned by `run`."""
+    """Running totals, reported in the progress log and read by the benchmark."""
 
     consumed: int = 0
     recorded: int = 0
@@ -68,67 +67,50 @@ class ConsumerTotals:
         return self.consumed / max(self.last_batch_at - self.first_batch_at, 1e-9)
 
 
-class _AssignmentTracker(ConsumerRebalanceListener):
-    """Notes rebalances; the loop acts on them in its own thread (listeners run on the I/O loop)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._assigned: set[TopicPartition] = set()
-        self._revoked: set[TopicPartition] = set()
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        with self._lock:
-            self._revoked |= set(revoked)
-            self._assigned -= set(revoked)
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        with self._lock:
-            self._assigned |= set(assigned)
-            self._revoked -= set(assigned)
-
-    def on_partitions_lost(self, lost: Any) -> None:
-        self.on_partitions_revoked(lost)
-
-    def take(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
-        with self._lock:
-            changes = (self._assigned, self._revoked)
-            self._assigned, self._revoked = set(), set()
-            return changes
+class LedgerAheadOfTopic(RuntimeError):
+    """The database has read further than the topic holds: the topic was recreated or wiped."""
 
 
 class ImpressionConsumer:
-    """One member of the consumer group. `run()` loops until `stop()` or, if set, idle time."""
+    """`run()` loops until `stop()` or, with `exit_when_idle`, until nothing arrives for a while."""
 
     def __init__(self, config: ConsumerConfig) -> None:
         self.config = config
         self.totals = ConsumerTotals()
         self._stopping = threading.Event()
-        self._tracker = _AssignmentTracker()
+        self._tracker = AssignmentTracker()
         self._next: dict[TopicPartition, int] = {}  # next offset to record, per owned partition
-        self._dlq: KafkaProducer | None = None
-        self._consumer: KafkaConsumer | None = None
+        self._dead_letters = DeadLetterWriter(
+            bootstrap_servers=config.bootstrap_servers, topic=config.topic
+        )
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand and leave the group."""
         self._stopping.set()
 
     def run(self) -> int:
-        """Consume until stopped; return the process exit code (0, or 1 if never assigned)."""
+        """Consume until stopped. Returns 0, or 1 when never assigned a partition.
+
+        Raises LedgerAheadOfTopic when the stored offsets lie beyond the topic's end.
+        """
         cfg = self.config
-        self._consumer = KafkaConsumer(
+        consumer = KafkaConsumer(
             bootstrap_servers=cfg.bootstrap_servers,
             group_id=cfg.group,
             client_id=f"{cfg.group}-{socket.gethostname()}-{os.getpid()}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=cfg.batch_size,
+            reconnect_backoff_max_ms=2000,  # back within seconds of a broker restart, not 30 s
         )
-        self._consumer.subscribe([cfg.topic], listener=self._tracker)
+        consumer.subscribe([cfg.topic], listener=self._tracker)
         logger.info("joined group %s on topic %s", cfg.group, cfg.topic)
         try:
-            return self._loop(self._consumer)
+            return self._loop(consumer)
         finally:
-            self._close()
+            self._dead_letters.close()
+            consumer.close(autocommit=False)  # leaves the group at once
+            logger.info("consumer closed")
 
     def _loop(self, consumer: KafkaConsumer) -> int:
         cfg = self.config
@@ -151,15 +133,28 @@ class ImpressionConsumer:
                 last_report, reported = now, self.totals.consumed
             if cfg.exit_when_idle is not None and now - last_activity >= cfg.exit_when_idle:
                 if consumer.assignment():
-                    logger.info(
-                        "idle for %.1fs with nothing left to read; exiting", now - last_activity
-                    )
-                    break
-                if now - last_activity >= cfg.exit_when_idle + cfg.max_wait_for_assignment:
+                    behind = self._records_behind(consumer)
+                    if behind == 0:
+                        logger.info("idle for %.1fs and caught up; exiting", now - last_activity)
+                        break
+                    logger.info("idle, but not caught up (%s records behind); waiting", behind)
+                    last_activity = now
+                elif now - last_activity >= cfg.exit_when_idle + cfg.max_wait_for_assignment:
                     logger.error("no partitions were assigned; is another member holding them?")
                     return 1
         self._report(consumer, self.totals.consumed - reported, time.monotonic() - last_report)
         return 0
+
+    def _records_behind(self, consumer: KafkaConsumer) -> int | None:
+        """Records between the ledger and the end of every owned partition; None if unknown."""
+        owned = consumer.assignment()
+        if not owned or not owned <= set(self._next):
+            return None  # a partition is still waiting for its seek
+        try:
+            ends = consumer.end_offsets(sorted(owned), timeout_ms=5000)
+        except KafkaError:
+            return None  # the broker is away: we cannot know we drained it
+        return sum(max(ends[tp] - self._next[tp], 0) for tp in owned)
 
     def _apply_rebalance(self, consumer: KafkaConsumer) -> set[TopicPartition]:
         """Seek newly assigned partitions to the offsets stored with the statistics."""
@@ -168,58 +163,73 @@ class ImpressionConsumer:
             self._next.pop(tp, None)
         if not assigned:
             return set()
+        partitions = sorted(assigned)
         try:
             stored = stored_offsets(consumer_group=self.config.group, topic=self.config.topic)
-        except DatabaseFailure as exc:
+            first = consumer.beginning_offsets(partitions)
+            end = consumer.end_offsets(partitions)
+        except (DatabaseFailure, KafkaError) as exc:
             # Their records are dropped (not in self._next) until the seek succeeds.
-            self._tracker.on_partitions_assigned(assigned)
-            self._pause_after_failure(exc, "reading the offset ledger")
+            self._tracker.requeue(assigned)
+            self._pause_after_failure(exc, "reading offsets for new partitions")
             return set()
-        for tp in sorted(assigned):
-            if tp.partition in stored:
-                consumer.seek(tp, stored[tp.partition])
-                self._next[tp] = stored[tp.partition]
-            else:
-                consumer.seek_to_beginning(tp)
-                self._next[tp] = 0
+        for tp in partitions:
+            resume = stored.get(tp.partition, first[tp])
+            if resume > end[tp]:
+                raise LedgerAheadOfTopic(
+                    f"the database has recorded {tp.topic}[{tp.partition}] up to offset {resume}"
+                    f" but the topic ends at {end[tp]}: it was recreated or the broker's data was"
+                    " wiped. Rebuild into an empty database, or consume with a new --group."
+                )
+            if resume < first[tp]:
+                logger.error(
+                    "%s[%d]: offsets %d..%d expired (retention) before they were recorded",
+                    tp.topic, tp.partition, resume, first[tp] - 1,
+                )  # fmt: skip
+                resume = first[tp]
+            consumer.seek(tp, resume)
+            self._next[tp] = resume
         logger.info(
             "assigned partitions %s; resuming at %s",
-            sorted(tp.partition for tp in assigned),
-            {tp.partition: self._next[tp] for tp in sorted(assigned)},
+            [tp.partition for tp in partitions],
+            {tp.partition: self._next[tp] for tp in partitions},
         )
         return assigned
 
-    def _fresh_records(
-        self, polled: dict[Any, list[Any]], *, skip: set[TopicPartition]
-    ) -> dict[Any, list[Any]]:
+    def _fresh_records(self, polled: Batch, *, skip: set[TopicPartition]) -> Batch:
         """Drop records fetched before a seek and any already recorded (below the ledger)."""
         batch = {}
         for tp, records in polled.items():
             if tp in skip or tp not in self._next:
                 continue
+            if records[0].offset < self._next[tp]:
+                logger.error(
+                    "%s[%d] jumped back to offset %d (ledger at %d): the broker reset the "
+                    "position; records below the ledger are skipped",
+                    tp.topic, tp.partition, records[0].offset, self._next[tp],
+                )  # fmt: skip
             fresh = [r for r in records if r.offset >= self._next[tp]]
             if fresh:
                 batch[tp] = fresh
         return batch
 
-    def _process(self, consumer: KafkaConsumer, batch: dict[Any, list[Any]]) -> None:
-        events, dead = self._decode(batch)
+    def _process(self, consumer: KafkaConsumer, batch: Batch) -> None:
+        decoded = decode_records(r for records in batch.values() for r in records)
         offsets = [
             OffsetUpdate(self.config.group, tp.topic, tp.partition, records[-1].offset + 1)
             for tp, records in batch.items()
         ]
         try:
-            if dead:
-                self._dead_letter(dead)
-            recorded = record_impressions(events=events, offsets=offsets)
+            if decoded.dead:
+                self._dead_letters.send(decoded.dead)
+            recorded, refused = self._write(decoded, offsets)
         except (DatabaseFailure, KafkaError) as exc:
             self._retry_later(consumer, batch, exc)
             return
-        consumed = sum(len(records) for records in batch.values())
-        self.totals.consumed += consumed
+        self.totals.consumed += sum(len(records) for records in batch.values())
         self.totals.recorded += recorded
-        self.totals.duplicates += len(events) - recorded
-        self.totals.dead_lettered += len(dead)
+        self.totals.duplicates += len(decoded.good) - recorded - refused
+        self.totals.dead_lettered += len(decoded.dead) + refused
         self.totals.batches += 1
         commit = {}
         for tp, records in batch.items():
@@ -231,46 +241,33 @@ class ImpressionConsumer:
             # Harmless for correctness: the database holds the offsets; only lag tools lag.
             logger.warning("committing offsets to Kafka failed (%s); the database has them", exc)
 
-    def _decode(
-        self, batch: dict[Any, list[Any]]
-    ) -> tuple[list[AdImpressionEvent], list[tuple[Any, str]]]:
-        now = timezone.now()
-        events, dead = [], []
-        for records in batch.values():
-            for record in records:
-                try:
-                    events.append(decode_event(record.value, now=now))
-                except ContractError as exc:
-                    reason = f"{exc.field}: {exc.message}" if exc.field else exc.message
-                    dead.append((record, reason))
-        return events, dead
+    def _write(self, decoded: DecodedBatch, offsets: list[OffsetUpdate]) -> tuple[int, int]:
+        """Record the batch in one transaction; returns (new events, events the DB refused)."""
+        try:
+            return record_impressions(events=[e for _, e in decoded.good], offsets=offsets), 0
+        except (DataError, IntegrityError) as exc:
+            logger.warning("the database refused the batch (%s); recording one by one", exc)
+            return self._write_one_by_one(decoded, offsets)
 
-    def _dead_letter(self, dead: list[tuple[Any, str]]) -> None:
-        """Copy each unusable record to `<topic>.dlq` with the reason; wait for the acks."""
-        if self._dlq is None:
-            self._dlq = KafkaProducer(
-                bootstrap_servers=self.config.bootstrap_servers, enable_idempotence=True, acks="all"
-            )
-        target = dead_letter_topic(self.config.topic)
-        futures = []
-        for record, reason in dead:
-            headers = [
-                ("dlq.reason", reason.encode()),
-                ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+    def _write_one_by_one(
+        self, decoded: DecodedBatch, offsets: list[OffsetUpdate]
+    ) -> tuple[int, int]:
+        """Find the events the database refuses and dead-letter them; record the rest."""
+        recorded = refused = 0
+        for record, event in decoded.good:
+            step = [
+                OffsetUpdate(self.config.group, record.topic, record.partition, record.offset + 1)
             ]
-            futures.append(
-                self._dlq.send(target, key=record.key, value=record.value, headers=headers)
-            )
-            logger.warning(
-                "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
-            )
-        for future in futures:
-            future.get(timeout=30)
+            try:
+                recorded += record_impressions(events=[event], offsets=step)
+            except (DataError, IntegrityError) as exc:
+                self._dead_letters.send([(record, f"database refused: {exc}".strip())])
+                refused += 1
+        record_impressions(events=[], offsets=offsets)
+        return recorded, refused
 
-    def _retry_later(
-        self, consumer: KafkaConsumer, batch: dict[Any, list[Any]], exc: Exception
-    ) -> None:
-        """Nothing of the batch was committed: rewind to its start and wait before trying again."""
+    def _retry_later(self, consumer: KafkaConsumer, batch: Batch, exc: Exception) -> None:
+        """The batch's transaction did not commit: rewind to its start and try again later."""
         for tp, records in batch.items():
             consumer.seek(tp, records[0].offset)
         self._pause_after_failure(exc, "recording a batch")
@@ -285,42 +282,10 @@ class ImpressionConsumer:
         for tp, position in self._next.items():
             high = consumer.highwater(tp)
             lag += max(high - position, 0) if high is not None else 0
+        t = self.totals
         logger.info(
             "%d events in %.1fs (%.0f/s); totals: %d consumed, %d new, %d duplicates, "
             "%d dead-lettered; lag %d",
-            consumed,
-            seconds,
-            consumed / max(seconds, 1e-9),
-            self.totals.consumed,
-            self.totals.recorded,
-            self.totals.duplicates,
-            self.totals.dead_lettered,
-            lag,
-        )
-
-    def _close(self) -> None:
-        if self._dlq is not None:
-            self._dlq.close(timeout=10)
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)  # leaves the group at once
-        logger.info("consumer closed")
-
-
-@contextmanager
-def stop_on_signals(consumer: ImpressionConsumer) -> Iterator[None]:
-    """SIGTERM/SIGINT stop the loop after the batch in hand; a second one forces exit."""
-    received: list[int] = []
-
-    def handle(signum: int, frame: Any) -> None:
-        if received:
-            raise SystemExit(128 + signum)  # an open transaction rolls back; nothing is half-done
-        received.append(signum)
-        logger.info("signal %d received; finishing the batch in hand (again to force)", signum)
-        consumer.stop()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            consumed, seconds, consumed / max(seconds, 1e-9),
+            t.consumed, t.recorded, t.duplicates, t.dead_lettered, lag,
+        )  # fmt: skip

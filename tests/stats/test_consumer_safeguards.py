@@ -1,0 +1,82 @@
+"""The consumer refuses to lose events silently: database refusals and a ledger ahead of Kafka."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import CommandError
+from django.db import connection
+from django.utils import timezone
+from kafka import KafkaProducer
+
+from impressions.contract import AdImpressionEvent, encode_event, event_key
+from impressions.models import Impression
+from stats.kafka_topics import dead_letter_topic
+from stats.models import PartitionOffset
+from tests.conftest import read_topic
+from tests.stats.topic_data import counted_per_ad, processed, produce_events
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+REFUSED = "refused-by-db"
+
+
+@pytest.fixture
+def database_refuses_a_user() -> Iterator[None]:
+    """A rule the database enforces and the contract does not: inserts of REFUSED fail."""
+    table = Impression._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT test_refuse CHECK (user_id <> %s) NOT VALID",
+                [REFUSED],
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} "
+                f"WHEN NEW.user_id = '{REFUSED}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+    yield
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refuse")
+        else:
+            cursor.execute("DROP TRIGGER test_refuse")
+
+
+def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_counted(
+    raw_producer: KafkaProducer,
+    topic: str,
+    run_consumer: Callable[..., None],
+    kafka_servers: list[str],
+    database_refuses_a_user: None,
+) -> None:
+    expected = produce_events(raw_producer, topic, 200)
+    refused = AdImpressionEvent(
+        1, uuid.uuid4(), "ad-0", REFUSED, datetime(2026, 11, 25, 8, tzinfo=UTC)
+    )
+    raw_producer.send(topic, key=event_key(refused), value=encode_event(refused))
+    expected.update(produce_events(raw_producer, topic, 100))
+
+    run_consumer()
+
+    assert counted_per_ad() == dict(expected)
+    dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=1)
+    assert [r.value for r in dead] == [encode_event(refused)]
+    assert dict(dead[0].headers)["dlq.reason"].startswith(b"database refused")
+    assert processed() == 301
+
+
+def test_a_ledger_ahead_of_the_topic_stops_the_consumer_with_a_clear_error(
+    topic: str, group: str, run_consumer: Callable[..., None]
+) -> None:
+    PartitionOffset.objects.create(
+        consumer_group=group, topic=topic, partition=0, next_offset=50, updated_at=timezone.now()
+    )
+    with pytest.raises(CommandError, match="recreated") as caught:
+        run_consumer()
+    assert caught.value.returncode == 2
+    assert PartitionOffset.objects.get(partition=0).next_offset == 50  # nothing was moved
