@@ -109,18 +109,27 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def consumer_process(topic: str, group: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start `python manage.py runconsumer` as a separate process on the test database."""
+def consumer_process(
+    topic: str, group: str, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `python manage.py runconsumer` as a separate process on the test database.
+
+    Its log goes to the terminal, or to `log` when given (to be read by the test).
+    """
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(*args: str) -> subprocess.Popen[bytes]:
+    def start(*args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),
             "KAFKA_BOOTSTRAP_SERVERS": ",".join(django_settings.KAFKA_BOOTSTRAP_SERVERS),
         }
         command = [sys.executable, "manage.py", "runconsumer", "--topic", topic, "--group", group]
-        proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env)
+        if log is None:
+            proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env)
+        else:
+            with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
+                proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env, stderr=output)
         started.append(proc)
         return proc
 

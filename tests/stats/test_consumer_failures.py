@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,15 +112,22 @@ def test_a_second_member_joining_mid_run_rebalances_without_loss_or_double_count
     raw_producer: KafkaProducer,
     topic: str,
     consumer_process: Callable[..., subprocess.Popen[bytes]],
+    tmp_path: Path,
 ) -> None:
     total = 40_000
     expected = produce_events(raw_producer, topic, total, ads=30)
-    first = consumer_process("--batch-size", "500", "--exit-when-idle", "4")
-    done_when_joined = wait_for_progress(first, at_least=3_000)
-    second = consumer_process("--batch-size", "500", "--exit-when-idle", "4")  # rebalance now
+    first = consumer_process("--batch-size", "200", "--exit-when-idle", "4")
+    wait_for_progress(first, at_least=3_000)
+    second_log = tmp_path / "second.log"
+    second = consumer_process("--batch-size", "200", "--exit-when-idle", "4", log=second_log)
+    deadline = time.monotonic() + 60
+    while "assigned partitions" not in second_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done_at_rebalance = processed()
     assert first.wait(timeout=300) == 0
     assert second.wait(timeout=300) == 0
-    assert done_when_joined < total, "the second member joined too late to prove anything"
+    assert "assigned partitions" in second_log.read_text()
+    assert done_at_rebalance < total, "the rebalance came after the work: it proves nothing"
     assert counted_per_ad() == dict(expected)
     assert Impression.objects.count() == total
     assert processed() == total
