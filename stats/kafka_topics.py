@@ -1,6 +1,6 @@
 """Kafka adapter for topic administration and offsets: create topics, read end offsets.
 
-One of the three modules that import `kafka` (with impressions.publisher and stats.consumer).
+Only the Kafka adapters import `kafka`: this one, impressions.publisher and stats.consumer.
 """
 
 from __future__ import annotations

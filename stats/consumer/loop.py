@@ -179,7 +179,8 @@ class ImpressionConsumer:
                 raise LedgerAheadOfTopic(
                     f"the database has recorded {tp.topic}[{tp.partition}] up to offset {resume}"
                     f" but the topic ends at {end[tp]}: it was recreated or the broker's data was"
-                    " wiped. Rebuild into an empty database, or consume with a new --group."
+                    " wiped. Rebuild into an empty database, or, if the topic was deliberately"
+                    " recreated, consume it with a new --group."
                 )
             if resume < first[tp]:
                 logger.error(
