@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ import pytest
 from django.core.management import CommandError
 from django.db import connection
 from django.utils import timezone
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 from impressions.models import Impression
@@ -80,3 +81,37 @@ def test_a_ledger_ahead_of_the_topic_stops_the_consumer_with_a_clear_error(
         run_consumer()
     assert caught.value.returncode == 2
     assert PartitionOffset.objects.get(partition=0).next_offset == 50  # nothing was moved
+
+
+def test_offsets_expired_before_they_were_recorded_are_reported_and_skipped(
+    raw_producer: KafkaProducer,
+    topic: str,
+    run_consumer: Callable[..., None],
+    kafka_servers: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def one_partition(n: int) -> list[AdImpressionEvent]:
+        events = [
+            AdImpressionEvent(
+                1, uuid.uuid4(), "ad-0", f"u{i}", datetime(2026, 11, 25, 8, tzinfo=UTC)
+            )
+            for i in range(n)
+        ]
+        for event in events:
+            raw_producer.send(topic, key=event_key(event), value=encode_event(event), partition=0)
+        raw_producer.flush()
+        return events
+
+    one_partition(10)
+    run_consumer()  # the ledger says 10 for partition 0
+    one_partition(40)  # offsets 10..49, never consumed...
+    admin = KafkaAdminClient(bootstrap_servers=kafka_servers)
+    admin.delete_records({TopicPartition(topic, 0): 30})  # ...and 10..29 expire (as retention does)
+    admin.close()
+
+    with caplog.at_level(logging.ERROR, logger="stats.consumer.loop"):
+        run_consumer()
+
+    assert "offsets 10..29 expired" in caplog.text
+    assert counted_per_ad() == {"ad-0": 10 + 20}
+    assert PartitionOffset.objects.get(partition=0).next_offset == 50
