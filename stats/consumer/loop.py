@@ -17,17 +17,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DataError, IntegrityError, connection
 from django.db import Error as DatabaseFailure
+from django.db import connection
 from kafka import KafkaConsumer, OffsetAndMetadata
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from stats.consumer.assignment import AssignmentTracker
 from stats.consumer.dead_letters import DeadLetterWriter
-from stats.consumer.decoding import DecodedBatch, decode_records
+from stats.consumer.positions import resume_offset
+from stats.consumer.writer import BatchWriter, WriteResult
 from stats.selectors import stored_offsets
-from stats.services import OffsetUpdate, record_impressions
+from stats.services import OffsetUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +61,18 @@ class ConsumerTotals:
     first_batch_at: float | None = None  # monotonic clock, when the first batch arrived
     last_batch_at: float | None = None  # end of the last batch's database commit
 
+    def add(self, result: WriteResult) -> None:
+        self.consumed += result.consumed
+        self.recorded += result.recorded
+        self.duplicates += result.duplicates
+        self.dead_lettered += result.dead_lettered
+        self.batches += 1
+
     def busy_rate(self) -> float:
         """Events per second from the first batch's arrival to the last batch's commit."""
         if self.first_batch_at is None or self.last_batch_at is None:
             return 0.0
         return self.consumed / max(self.last_batch_at - self.first_batch_at, 1e-9)
-
-
-class LedgerAheadOfTopic(RuntimeError):
-    """The database has read further than the topic holds: the topic was recreated or wiped."""
 
 
 class ImpressionConsumer:
@@ -83,6 +87,7 @@ class ImpressionConsumer:
         self._dead_letters = DeadLetterWriter(
             bootstrap_servers=config.bootstrap_servers, topic=config.topic
         )
+        self._writer = BatchWriter(group=config.group, dead_letters=self._dead_letters)
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand and leave the group."""
@@ -91,7 +96,7 @@ class ImpressionConsumer:
     def run(self) -> int:
         """Consume until stopped. Returns 0, or 1 when never assigned a partition.
 
-        Raises LedgerAheadOfTopic when the stored offsets lie beyond the topic's end.
+        Raises positions.LedgerAheadOfTopic when the stored offsets lie beyond the topic's end.
         """
         cfg = self.config
         consumer = KafkaConsumer(
@@ -174,20 +179,13 @@ class ImpressionConsumer:
             self._pause_after_failure(exc, "reading offsets for new partitions")
             return set()
         for tp in partitions:
-            resume = stored.get(tp.partition, first[tp])
-            if resume > end[tp]:
-                raise LedgerAheadOfTopic(
-                    f"the database has recorded {tp.topic}[{tp.partition}] up to offset {resume}"
-                    f" but the topic ends at {end[tp]}: it was recreated or the broker's data was"
-                    " wiped. Rebuild into an empty database, or, if the topic was deliberately"
-                    " recreated, consume it with a new --group."
-                )
-            if resume < first[tp]:
-                logger.error(
-                    "%s[%d]: offsets %d..%d expired (retention) before they were recorded",
-                    tp.topic, tp.partition, resume, first[tp] - 1,
-                )  # fmt: skip
-                resume = first[tp]
+            resume = resume_offset(
+                topic=tp.topic,
+                partition=tp.partition,
+                stored=stored.get(tp.partition),
+                first=first[tp],
+                end=end[tp],
+            )
             consumer.seek(tp, resume)
             self._next[tp] = resume
         logger.info(
@@ -215,23 +213,18 @@ class ImpressionConsumer:
         return batch
 
     def _process(self, consumer: KafkaConsumer, batch: Batch) -> None:
-        decoded = decode_records(r for records in batch.values() for r in records)
-        offsets = [
+        next_offsets = [
             OffsetUpdate(self.config.group, tp.topic, tp.partition, records[-1].offset + 1)
             for tp, records in batch.items()
         ]
         try:
-            if decoded.dead:
-                self._dead_letters.send(decoded.dead)
-            recorded, refused = self._write(decoded, offsets)
+            result = self._writer.write(
+                (r for records in batch.values() for r in records), next_offsets
+            )
         except (DatabaseFailure, KafkaError) as exc:
             self._retry_later(consumer, batch, exc)
             return
-        self.totals.consumed += sum(len(records) for records in batch.values())
-        self.totals.recorded += recorded
-        self.totals.duplicates += len(decoded.good) - recorded - refused
-        self.totals.dead_lettered += len(decoded.dead) + refused
-        self.totals.batches += 1
+        self.totals.add(result)
         commit = {}
         for tp, records in batch.items():
             self._next[tp] = records[-1].offset + 1
@@ -241,31 +234,6 @@ class ImpressionConsumer:
         except KafkaError as exc:
             # Harmless for correctness: the database holds the offsets; only lag tools lag.
             logger.warning("committing offsets to Kafka failed (%s); the database has them", exc)
-
-    def _write(self, decoded: DecodedBatch, offsets: list[OffsetUpdate]) -> tuple[int, int]:
-        """Record the batch in one transaction; returns (new events, events the DB refused)."""
-        try:
-            return record_impressions(events=[e for _, e in decoded.good], offsets=offsets), 0
-        except (DataError, IntegrityError) as exc:
-            logger.warning("the database refused the batch (%s); recording one by one", exc)
-            return self._write_one_by_one(decoded, offsets)
-
-    def _write_one_by_one(
-        self, decoded: DecodedBatch, offsets: list[OffsetUpdate]
-    ) -> tuple[int, int]:
-        """Find the events the database refuses and dead-letter them; record the rest."""
-        recorded = refused = 0
-        for record, event in decoded.good:
-            step = [
-                OffsetUpdate(self.config.group, record.topic, record.partition, record.offset + 1)
-            ]
-            try:
-                recorded += record_impressions(events=[event], offsets=step)
-            except (DataError, IntegrityError) as exc:
-                self._dead_letters.send([(record, f"database refused: {exc}".strip())])
-                refused += 1
-        record_impressions(events=[], offsets=offsets)
-        return recorded, refused
 
     def _retry_later(self, consumer: KafkaConsumer, batch: Batch, exc: Exception) -> None:
         """The batch's transaction did not commit: rewind to its start and try again later."""

@@ -109,7 +109,7 @@ def test_offsets_expired_before_they_were_recorded_are_reported_and_skipped(
     admin.delete_records({TopicPartition(topic, 0): 30})  # ...and 10..29 expire (as retention does)
     admin.close()
 
-    with caplog.at_level(logging.ERROR, logger="stats.consumer.loop"):
+    with caplog.at_level(logging.ERROR, logger="stats.consumer.positions"):
         run_consumer()
 
     assert "offsets 10..29 expired" in caplog.text
