@@ -20,6 +20,9 @@ from stats import selectors
 from stats.bucketing import INTERVALS, Interval, floor_to
 
 MAX_SERIES_BUCKETS = 10_000
+# Range ends far enough from datetime's limits that window arithmetic cannot overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 DEFAULT_SERIES_BUCKETS = {"minute": 60, "hour": 48, "day": 30}
 
 
@@ -34,7 +37,13 @@ def _moment(request: Request, name: str) -> datetime | None:
             day = parse_date(raw)
             value = datetime(day.year, day.month, day.day) if day is not None else None
         if value is not None:
-            return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value.astimezone(UTC)
+            value = value.replace(tzinfo=UTC) if timezone.is_naive(value) else value
+            value = value.astimezone(UTC)
+            if EARLIEST <= value <= LATEST:
+                return value
+            raise ValidationError(
+                {name: f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"}
+            )
     except (ValueError, OverflowError):
         pass
     raise ValidationError({name: f"expected an ISO 8601 date or datetime, got {raw!r}"})

@@ -89,12 +89,13 @@ def end_offsets(topic: str) -> dict[int, int]:
         partitions = reader.partitions_for_topic(topic) or set()
         if not partitions:
             return {}
-        offsets = reader.end_offsets(
-            [TopicPartition(topic, p) for p in partitions], timeout_ms=_timeout_ms()
-        )
-        return {tp.partition: offset for tp, offset in offsets.items()}
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        offsets = reader.end_offsets(wanted, timeout_ms=_timeout_ms())
+        return {tp.partition: offsets[tp] for tp in wanted}
     except KafkaError as exc:
         raise BrokerUnavailable(_unreachable(exc)) from exc
+    except KeyError as missing:  # kafka-python leaves out partitions that have no leader
+        raise BrokerUnavailable(f"no leader known for {missing} of {topic}") from None
     finally:
         reader.close()
 

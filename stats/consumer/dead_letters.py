@@ -13,6 +13,12 @@ from stats.kafka_topics import dead_letter_topic
 logger = logging.getLogger(__name__)
 
 
+MAX_REASON_CHARS = 1000
+# Records bigger than this are dead-lettered as a prefix with a `dlq.truncated` header: the copy
+# plus headers must fit the producer's and the broker's 1 MiB limits, or the partition would stall.
+MAX_COPY_BYTES = 512 * 1024
+
+
 class DeadLetterWriter:
     """Writes records with `dlq.reason` and `dlq.source` (topic/partition/offset) headers."""
 
@@ -32,18 +38,23 @@ class DeadLetterWriter:
             )
         futures = []
         for record, reason in dead:
+            reason = reason[:MAX_REASON_CHARS]
             headers = [
                 ("dlq.reason", reason.encode()),
                 ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ]
             # Kafka needs a key or a value; a record with neither is kept as an empty value.
             value = record.value if record.value is not None or record.key is not None else b""
+            if value is not None and len(value) > MAX_COPY_BYTES:
+                headers.append(("dlq.truncated", str(len(value)).encode()))
+                value = value[:MAX_COPY_BYTES]
             futures.append(
                 self._producer.send(self.target, key=record.key, value=value, headers=headers)
             )
             logger.warning(
-                "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
-            )
+                "dead-lettered %s[%d]@%d: %.200s",
+                record.topic, record.partition, record.offset, reason,
+            )  # fmt: skip
         for future in futures:
             future.get(timeout=30)
 

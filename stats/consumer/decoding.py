@@ -18,12 +18,23 @@ class DecodedBatch:
     dead: list[tuple[Any, str]] = field(default_factory=list)  # (record, reason)
 
 
+LOG_APPEND_TIME = 1
+
+
 def _published_at(record: Any) -> datetime:
-    """The record's own timestamp: the future-time rule is judged as the API judged it."""
+    """The reference for the future-time rule: when the record was published (its CreateTime,
+    set by the web server's producer), so the consumer judges an event as the API did."""
+    now = timezone.now()
     millis = getattr(record, "timestamp", None)
-    if isinstance(millis, int) and millis >= 0:
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
-    return timezone.now()
+    if not isinstance(millis, int) or millis < 0:
+        return now
+    try:
+        published = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return now
+    if getattr(record, "timestamp_type", None) == LOG_APPEND_TIME:
+        return max(published, now)  # the broker's clock, not the web server's: be lenient
+    return published
 
 
 def decode_records(records: Iterable[Any]) -> DecodedBatch:

@@ -20,12 +20,12 @@ from typing import Any
 from django.db import Error as DatabaseFailure
 from django.db import connection
 from kafka import KafkaConsumer, OffsetAndMetadata
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import TopicPartition
 
 from stats.consumer.assignment import AssignmentTracker
 from stats.consumer.dead_letters import DeadLetterWriter
-from stats.consumer.positions import resume_offset
+from stats.consumer.positions import LedgerAheadOfTopic, resume_offset
 from stats.consumer.writer import BatchWriter, WriteResult
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate
@@ -122,7 +122,12 @@ class ImpressionConsumer:
         last_activity = last_report = time.monotonic()
         reported = 0
         while not self._stopping.is_set():
-            polled = consumer.poll(timeout_ms=cfg.poll_timeout_ms)
+            try:
+                polled = consumer.poll(timeout_ms=cfg.poll_timeout_ms)
+            except KafkaError as exc:  # e.g. the broker is restarting: wait, then poll again
+                logger.warning("polling failed (%s: %s); retrying in 2s", type(exc).__name__, exc)
+                self._stopping.wait(2.0)
+                continue
             reseeked = self._apply_rebalance(consumer)
             if reseeked:
                 last_activity = time.monotonic()
@@ -156,7 +161,7 @@ class ImpressionConsumer:
         if not owned or not owned <= set(self._next):
             return None  # a partition is still waiting for its seek
         try:
-            ends = consumer.end_offsets(sorted(owned), timeout_ms=5000)
+            _, ends = _offset_range(consumer, sorted(owned))
         except KafkaError:
             return None  # the broker is away: we cannot know we drained it
         return sum(max(ends[tp] - self._next[tp], 0) for tp in owned)
@@ -164,15 +169,16 @@ class ImpressionConsumer:
     def _apply_rebalance(self, consumer: KafkaConsumer) -> set[TopicPartition]:
         """Seek newly assigned partitions to the offsets stored with the statistics."""
         assigned, revoked = self._tracker.take()
-        for tp in revoked:
-            self._next.pop(tp, None)
+        if revoked or assigned:
+            self._writer.forget()
+        for tp in revoked | assigned:
+            self._next.pop(tp, None)  # an assigned partition is unusable until it is seeked
         if not assigned:
             return set()
         partitions = sorted(assigned)
         try:
             stored = stored_offsets(consumer_group=self.config.group, topic=self.config.topic)
-            first = consumer.beginning_offsets(partitions)
-            end = consumer.end_offsets(partitions)
+            first, end = _offset_range(consumer, partitions)
         except (DatabaseFailure, KafkaError) as exc:
             # Their records are dropped (not in self._next) until the seek succeeds.
             self._tracker.requeue(assigned)
@@ -202,11 +208,14 @@ class ImpressionConsumer:
             if tp in skip or tp not in self._next:
                 continue
             if records[0].offset < self._next[tp]:
-                logger.error(
-                    "%s[%d] jumped back to offset %d (ledger at %d): the broker reset the "
-                    "position; records below the ledger are skipped",
-                    tp.topic, tp.partition, records[0].offset, self._next[tp],
-                )  # fmt: skip
+                # Only a truncated or recreated log resets the position below the ledger, and
+                # what is below it now are events never recorded: stop rather than skip them.
+                raise LedgerAheadOfTopic(
+                    f"{tp.topic}[{tp.partition}] jumped back to offset {records[0].offset} below"
+                    f" the ledger's {self._next[tp]}: the topic was truncated or recreated while"
+                    " this consumer ran. Rebuild into an empty database, or, if the topic was"
+                    " deliberately recreated, consume it with a new --group."
+                )
             fresh = [r for r in records if r.offset >= self._next[tp]]
             if fresh:
                 batch[tp] = fresh
@@ -258,3 +267,16 @@ class ImpressionConsumer:
             consumed, seconds, consumed / max(seconds, 1e-9),
             t.consumed, t.recorded, t.duplicates, t.dead_lettered, lag,
         )  # fmt: skip
+
+
+def _offset_range(
+    consumer: KafkaConsumer, partitions: list[TopicPartition]
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """First and end offsets of `partitions`. Raises KafkaError when any is unknown (kafka-python
+    leaves out partitions without a leader instead of raising)."""
+    try:
+        first = consumer.beginning_offsets(partitions, timeout_ms=5000)
+        end = consumer.end_offsets(partitions, timeout_ms=5000)
+        return {tp: first[tp] for tp in partitions}, {tp: end[tp] for tp in partitions}
+    except KeyError as missing:
+        raise KafkaTimeoutError(f"no leader known for {missing}") from None

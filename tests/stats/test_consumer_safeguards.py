@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -25,27 +29,34 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 REFUSED = "refused-by-db"
 
 
+@contextmanager
+def database_refuses(table: str, column: str, value: str) -> Iterator[None]:
+    """A rule the database enforces and the contract does not: rows with `column = value` fail."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT test_refuse CHECK ({column} <> %s) NOT VALID",
+                [value],
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} WHEN NEW.{column} = "
+                f"'{value}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refuse")
+            else:
+                cursor.execute("DROP TRIGGER test_refuse")
+
+
 @pytest.fixture
 def database_refuses_a_user() -> Iterator[None]:
-    """A rule the database enforces and the contract does not: inserts of REFUSED fail."""
-    table = Impression._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"ALTER TABLE {table} ADD CONSTRAINT test_refuse CHECK (user_id <> %s) NOT VALID",
-                [REFUSED],
-            )
-        else:
-            cursor.execute(
-                f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} "
-                f"WHEN NEW.user_id = '{REFUSED}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            )
-    yield
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refuse")
-        else:
-            cursor.execute("DROP TRIGGER test_refuse")
+    with database_refuses(Impression._meta.db_table, "user_id", REFUSED):
+        yield
 
 
 def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_counted(
@@ -65,10 +76,48 @@ def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_counted(
     run_consumer()
 
     assert counted_per_ad() == dict(expected)
-    dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=1)
-    assert [r.value for r in dead] == [encode_event(refused)]
+    dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=2, timeout_s=3)
+    assert [r.value for r in dead] == [encode_event(refused)]  # that one, once
     assert dict(dead[0].headers)["dlq.reason"].startswith(b"database refused")
     assert processed() == 301
+
+
+def test_a_refusal_that_is_not_the_events_fault_dead_letters_nothing(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+    kafka_servers: list[str],
+) -> None:
+    expected = produce_events(raw_producer, topic, 500)
+    with database_refuses(PartitionOffset._meta.db_table, "topic", topic):  # the ledger refuses
+        consumer = consumer_process("--exit-when-idle", "3")
+        time.sleep(6)  # it retries the batch every 2 s
+        assert consumer.poll() is None
+        assert counted_per_ad() == {}
+        assert read_topic(kafka_servers, dead_letter_topic(topic), expect=1, timeout_s=2) == []
+    # The rule is gone: the same consumer now records everything.
+    assert consumer.wait(timeout=120) == 0
+    assert counted_per_ad() == dict(expected)
+
+
+def test_a_huge_poison_record_is_dead_lettered_truncated(
+    raw_producer: KafkaProducer,
+    topic: str,
+    run_consumer: Callable[..., None],
+    kafka_servers: list[str],
+) -> None:
+    huge = json.dumps({"x" * 600_000: 1}).encode()  # an unknown field named by 600,000 x's
+    raw_producer.send(topic, key=b"ad-0", value=huge, partition=0)
+    expected = produce_events(raw_producer, topic, 50)
+
+    run_consumer()
+
+    assert counted_per_ad() == dict(expected)
+    [dead] = read_topic(kafka_servers, dead_letter_topic(topic), expect=1)
+    headers = dict(dead.headers)
+    assert headers["dlq.truncated"] == str(len(huge)).encode()
+    assert huge.startswith(dead.value) and len(dead.value) < len(huge)
+    assert len(headers["dlq.reason"]) <= 1000
 
 
 def test_a_ledger_ahead_of_the_topic_stops_the_consumer_with_a_clear_error(

@@ -203,3 +203,11 @@ def test_page_size_is_capped(stats_client: APIClient) -> None:
         stats_client.get("/api/stats/ads/", {"from": "0001-01-01T00:00:00+01:00"}).status_code
         == 400
     )
+
+
+@pytest.mark.parametrize("params", [{"to": "0001-01-01T00:00:00Z"}, {"from": "9999-12-31"}])
+def test_range_ends_near_the_calendar_limits_are_400(
+    stats_client: APIClient, params: dict[str, str]
+) -> None:
+    for url in ("/api/stats/ads/", "/api/stats/ads/x/", "/api/stats/ads/x/series/"):
+        assert stats_client.get(url, params).status_code == 400, url

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stats.consumer import ConsumerConfig, ImpressionConsumer, LedgerAheadOfTopic, stop_on_signals
 from stats.kafka_topics import BrokerUnavailable, ensure_topics
+from stats.models import PartitionOffset
 
 
 class Command(BaseCommand):
@@ -34,6 +35,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
+        group_field = PartitionOffset._meta.get_field("consumer_group")
+        if not 0 < len(options["group"]) <= (group_field.max_length or 0):
+            raise CommandError(f"--group must be 1 to {group_field.max_length} characters")
         create = not options["no_create_topic"]
         try:
             missing = ensure_topics(
