@@ -68,9 +68,13 @@ class ImpressionCreateApi(_IngestApi):
         try:
             publish_events(events)
         except PublishUnavailable as exc:
-            body = _accepted(events, accepted=0, error=str(exc))
-            body["hint"] = "resend retry_body later: same event ids and times, counted once"
-            body["retry_body"] = [msgspec.to_builtins(e) for e in events]
+            body = {
+                "accepted": 0,
+                "event_ids": [str(e.event_id) for e in events],
+                "error": str(exc),
+                "hint": "resend retry_body later: same event ids and times, counted once",
+                "retry_body": [msgspec.to_builtins(e) for e in events],
+            }
             return Response(
                 body,
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,

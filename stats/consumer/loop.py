@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,8 +126,7 @@ class ImpressionConsumer:
             try:
                 polled = consumer.poll(timeout_ms=cfg.poll_timeout_ms)
             except KafkaError as exc:  # e.g. the broker is restarting: wait, then poll again
-                logger.warning("polling failed (%s: %s); retrying in 2s", type(exc).__name__, exc)
-                self._stopping.wait(2.0)
+                self._pause_after_failure(exc, "polling the broker")
                 continue
             reseeked = self._apply_rebalance(consumer)
             if reseeked:
@@ -161,7 +161,7 @@ class ImpressionConsumer:
         if not owned or not owned <= set(self._next):
             return None  # a partition is still waiting for its seek
         try:
-            _, ends = _offset_range(consumer, sorted(owned))
+            ends = _offsets(consumer.end_offsets, sorted(owned))
         except KafkaError:
             return None  # the broker is away: we cannot know we drained it
         return sum(max(ends[tp] - self._next[tp], 0) for tp in owned)
@@ -178,7 +178,8 @@ class ImpressionConsumer:
         partitions = sorted(assigned)
         try:
             stored = stored_offsets(consumer_group=self.config.group, topic=self.config.topic)
-            first, end = _offset_range(consumer, partitions)
+            first = _offsets(consumer.beginning_offsets, partitions)
+            end = _offsets(consumer.end_offsets, partitions)
         except (DatabaseFailure, KafkaError) as exc:
             # Their records are dropped (not in self._next) until the seek succeeds.
             self._tracker.requeue(assigned)
@@ -252,7 +253,8 @@ class ImpressionConsumer:
 
     def _pause_after_failure(self, exc: Exception, doing: str) -> None:
         logger.error("%s failed (%s: %s); retrying in 2s", doing, exc.__class__.__name__, exc)
-        connection.close()  # a broken connection is replaced on next use
+        if isinstance(exc, DatabaseFailure):
+            connection.close()  # a broken connection is replaced on next use
         self._stopping.wait(2.0)
 
     def _report(self, consumer: KafkaConsumer, consumed: int, seconds: float) -> None:
@@ -269,14 +271,13 @@ class ImpressionConsumer:
         )  # fmt: skip
 
 
-def _offset_range(
-    consumer: KafkaConsumer, partitions: list[TopicPartition]
-) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    """First and end offsets of `partitions`. Raises KafkaError when any is unknown (kafka-python
-    leaves out partitions without a leader instead of raising)."""
+def _offsets(
+    lookup: Callable[..., dict[TopicPartition, int]], partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """`consumer.beginning_offsets` or `end_offsets` for every partition. Raises KafkaError when
+    any is unknown (kafka-python leaves out partitions without a leader instead of raising)."""
     try:
-        first = consumer.beginning_offsets(partitions, timeout_ms=5000)
-        end = consumer.end_offsets(partitions, timeout_ms=5000)
-        return {tp: first[tp] for tp in partitions}, {tp: end[tp] for tp in partitions}
+        found = lookup(partitions, timeout_ms=5000)
+        return {tp: found[tp] for tp in partitions}
     except KeyError as missing:
         raise KafkaTimeoutError(f"no leader known for {missing}") from None

@@ -22,7 +22,13 @@ from rest_framework.test import APIClient
 from impressions.models import Impression
 from stats.kafka_topics import dead_letter_topic
 from tests.conftest import ROOT, read_topic
-from tests.stats.topic_data import counted_per_ad, processed, produce_events, wait_for_progress
+from tests.stats.topic_data import (
+    assert_counted_exactly,
+    counted_per_ad,
+    processed,
+    produce_events,
+    wait_for_progress,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -43,9 +49,7 @@ def test_kill_9_mid_run_then_restart_loses_and_doubles_nothing(
 
     second = consumer_process("--exit-when-idle", "3", "--progress-interval", "60")
     assert second.wait(timeout=300) == 0
-    assert counted_per_ad() == dict(expected)
-    assert Impression.objects.count() == total
-    assert processed() == total
+    assert_counted_exactly(expected, total)
 
 
 def test_sigterm_stops_cleanly_and_a_restart_finishes(
@@ -143,9 +147,7 @@ def test_a_second_member_joining_mid_run_rebalances_without_loss_or_double_count
     assert still_producing_at_rebalance, "the rebalance came after the work: it proves nothing"
     consumed = re.findall(r"totals: (\d+) consumed", second_log.read_text())
     assert consumed and int(consumed[-1]) > 0, "the second member recorded nothing"
-    assert counted_per_ad() == dict(expected)
-    assert Impression.objects.count() == chunks * chunk
-    assert processed() == chunks * chunk
+    assert_counted_exactly(expected, chunks * chunk)
 
 
 def test_database_connections_killed_mid_run_lose_and_double_nothing(
@@ -172,9 +174,7 @@ def test_database_connections_killed_mid_run_lose_and_double_nothing(
     assert consumer.wait(timeout=300) == 0
     assert killed >= 1
     assert done_after_outages < total, "the work was over before the outages: proves nothing"
-    assert counted_per_ad() == dict(expected)
-    assert Impression.objects.count() == total
-    assert processed() == total
+    assert_counted_exactly(expected, total)
 
 
 def test_broker_restart_mid_run_loses_nothing_and_the_api_answers_503_meanwhile(

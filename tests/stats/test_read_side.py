@@ -53,6 +53,11 @@ def test_drf_create_token_command_issues_a_working_token(staff_user: Any, capsys
     assert client.get("/api/stats/ads/").status_code == 200
 
 
+def broker_unreachable(settings: Any) -> None:
+    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]  # nothing listens there
+    settings.KAFKA_ADMIN_TIMEOUT_SECONDS = 1.0
+
+
 def seed() -> None:
     t = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
     events = [
@@ -112,8 +117,7 @@ def test_pipeline_without_a_broker_still_shows_the_ledger(
     stats_client: APIClient, settings: Any
 ) -> None:
     seed()
-    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]
-    settings.KAFKA_ADMIN_TIMEOUT_SECONDS = 1.0
+    broker_unreachable(settings)
     body = stats_client.get("/api/stats/pipeline/").json()
     assert body["broker_available"] is False
     assert "kafka-local start" in body["error"]
@@ -160,8 +164,7 @@ def test_dashboard_shows_totals_top_ads_and_lag(
     admin_client_logged_in: Client, settings: Any
 ) -> None:
     seed()
-    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]
-    settings.KAFKA_ADMIN_TIMEOUT_SECONDS = 1.0
+    broker_unreachable(settings)
     response = admin_client_logged_in.get(
         "/admin/dashboard/", {"start": "2026-11-25 00:00", "end": "2026-11-26 00:00"}
     )

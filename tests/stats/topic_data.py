@@ -12,6 +12,7 @@ from django.db.models import Sum
 from kafka import KafkaProducer
 
 from impressions.contract import AdImpressionEvent, encode_event, event_key
+from impressions.models import Impression
 from stats.models import AdMinuteCount, PartitionOffset
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -48,3 +49,10 @@ def wait_for_progress(proc: subprocess.Popen[bytes], at_least: int, timeout_s: f
         assert proc.poll() is None, "the consumer exited early"
         time.sleep(0.05)
     raise AssertionError(f"the consumer recorded fewer than {at_least} events in {timeout_s}s")
+
+
+def assert_counted_exactly(expected: Counter[str], total: int) -> None:
+    """Every event counted once: per-ad totals, one raw row each, the ledger at the end."""
+    assert counted_per_ad() == dict(expected)
+    assert Impression.objects.count() == total
+    assert processed() == total
