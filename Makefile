@@ -26,9 +26,23 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy adsite impressions stats scripts/bench_pipeline.py tests
 
-# The whole suite against a real broker and a real PostgreSQL (both installed/started if missing).
-test: venv lint broker postgres
-	DATABASE_URL="$$(scripts/postgres-local url)" $(PY) -m pytest $(PYTEST_ARGS)
+# `make test`'s own broker: its own ports and state folder, never make run's (9092/9093,
+# .local/kafka). KAFKA_LOCAL_REUSE_FOREIGN=0: it fails rather than use a broker it did not start.
+KAFKA_TEST_PORT ?= 19092
+KAFKA_TEST_CONTROLLER_PORT ?= 19093
+KAFKA_TEST_DIR ?= $(CURDIR)/.local/kafka-test
+TEST_BROKER_ENV = KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TEST_CONTROLLER_PORT) \
+	KAFKA_LOCAL_DIR=$(KAFKA_TEST_DIR) KAFKA_LOCAL_REUSE_FOREIGN=0 \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_TEST_PORT)
+
+# The whole suite against the test broker and a real PostgreSQL (both installed/started if
+# missing); pytest-django creates and drops the database test_<PG_DB>.
+test: venv lint postgres
+	@$(TEST_BROKER_ENV) scripts/kafka-local start || { echo "make test: could not start its own \
+	broker on 127.0.0.1:$(KAFKA_TEST_PORT); if the port is taken (e.g. by another checkout's make \
+	test), choose free ones: make test KAFKA_TEST_PORT=29092 KAFKA_TEST_CONTROLLER_PORT=29093" >&2; \
+	exit 1; }
+	$(TEST_BROKER_ENV) DATABASE_URL="$$(scripts/postgres-local url)" $(PY) -m pytest $(PYTEST_ARGS)
 
 # SQLite + local broker + web server + one consumer; Ctrl+C stops what it started.
 run: venv

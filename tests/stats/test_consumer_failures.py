@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -177,23 +178,63 @@ def test_database_connections_killed_mid_run_lose_and_double_nothing(
     assert_counted_exactly(expected, total)
 
 
+PRODUCT_KAFKA_PORT = "9092"  # make run's broker: this module never stops or restarts it
+
+
+def _kafka_local_for_the_test_broker(servers: list[str]) -> tuple[list[str], dict[str, str]]:
+    """scripts/kafka-local and the environment that act on the test broker, and on nothing else.
+
+    `make test` starts its own broker with KAFKA_PORT / KAFKA_LOCAL_DIR and points
+    KAFKA_BOOTSTRAP_SERVERS at it. Anything else (a direct pytest run against make run's broker,
+    settings that disagree, a broker that scripts/kafka-local did not start) fails the test
+    before any broker is touched.
+    """
+    host, _, port = servers[0].rpartition(":")
+    state_dir = os.environ.get("KAFKA_LOCAL_DIR", "")
+    how = "run it with `make test`, which starts its own broker for this"
+    if port == PRODUCT_KAFKA_PORT or os.environ.get("KAFKA_PORT", "9092") == PRODUCT_KAFKA_PORT:
+        pytest.fail(
+            f"this test restarts the broker; it refuses to touch 127.0.0.1:{PRODUCT_KAFKA_PORT}, "
+            f"the product's (make run) broker: {how}",
+            pytrace=False,
+        )
+    if len(servers) != 1 or host not in ("127.0.0.1", "localhost"):
+        pytest.fail(f"this test restarts one local broker, not {servers}: {how}", pytrace=False)
+    if os.environ.get("KAFKA_PORT") != port or not state_dir:
+        pytest.fail(
+            f"KAFKA_PORT and KAFKA_LOCAL_DIR must name the broker at {servers[0]}: {how}",
+            pytrace=False,
+        )
+    if Path(state_dir).resolve() == (ROOT / ".local" / "kafka").resolve():
+        pytest.fail(f"{state_dir} is the product broker's state folder: {how}", pytrace=False)
+    env = {**os.environ, "KAFKA_LOCAL_REUSE_FOREIGN": "0"}  # `start` never adopts another broker
+    kafka_local = [str(ROOT / "scripts" / "kafka-local")]
+    status = subprocess.run(
+        [*kafka_local, "status"], env=env, capture_output=True, text=True, check=False
+    )
+    if status.returncode != 0:
+        pytest.fail(
+            f"scripts/kafka-local (KAFKA_LOCAL_DIR={state_dir}) did not start the broker at "
+            f"{servers[0]} ({status.stdout.strip()}), so this test will not restart it: {how}",
+            pytrace=False,
+        )
+    return kafka_local, env
+
+
 def test_broker_restart_mid_run_loses_nothing_and_the_api_answers_503_meanwhile(
     api_client: APIClient,
+    kafka_servers: list[str],
     raw_producer: KafkaProducer,
     topic: str,
     consumer_process: Callable[..., subprocess.Popen[bytes]],
     settings: Any,
 ) -> None:
-    kafka_local = [str(ROOT / "scripts" / "kafka-local")]
-    if subprocess.run([*kafka_local, "status"], capture_output=True).returncode != 0:
-        pytest.fail(
-            "this test restarts the broker with scripts/kafka-local, which did not start it"
-        )
+    kafka_local, env = _kafka_local_for_the_test_broker(kafka_servers)
     total = 50_000
     expected = produce_events(raw_producer, topic, total)
     consumer = consumer_process("--batch-size", "100", "--exit-when-idle", "8")
     wait_for_progress(consumer, at_least=2_000)
-    subprocess.run([*kafka_local, "stop"], check=True)
+    subprocess.run([*kafka_local, "stop"], env=env, check=True)
     done_while_stopped = processed()
     try:
         settings.KAFKA_PUBLISH_TIMEOUT_SECONDS = 2.0
@@ -201,7 +242,7 @@ def test_broker_restart_mid_run_loses_nothing_and_the_api_answers_503_meanwhile(
             "/api/impressions/", {"ad_id": "ad-0", "user_id": "late"}, format="json"
         )
     finally:
-        subprocess.run([*kafka_local, "start"], check=True)
+        subprocess.run([*kafka_local, "start"], env=env, check=True)
     assert during.status_code == 503
     after = api_client.post(
         "/api/impressions/",
