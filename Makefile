@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv broker postgres bench clean
+.PHONY: run test lint venv broker postgres bench bench-read clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,7 @@ postgres:
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy adsite impressions stats scripts/bench_pipeline.py tests
+	$(VENV)/bin/mypy adsite impressions stats scripts/bench_pipeline.py scripts/bench_read.py tests
 
 # `make test`'s own broker: its own ports and state folder, never make run's (9092/9093,
 # .local/kafka). KAFKA_LOCAL_REUSE_FOREIGN=0: it fails rather than use a broker it did not start.
@@ -51,6 +51,10 @@ run: venv
 # Consumer throughput against PostgreSQL, with the as-is path measured beside it.
 bench: venv broker postgres
 	DATABASE_URL="$$(scripts/postgres-local url)_bench" $(PY) scripts/bench_pipeline.py $(BENCH_ARGS)
+
+# Stats API p50/p95 over HTTP at ten million events (fills <PG_DB>_bench_read once, ~15 min).
+bench-read: venv postgres
+	DATABASE_URL="$$(scripts/postgres-local url)_bench_read" $(PY) scripts/bench_read.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -69,19 +69,27 @@ def main() -> None:
     from impressions.models import Impression
     from stats.consumer import ConsumerConfig, ImpressionConsumer
     from stats.kafka_topics import ensure_topics
-    from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
+    from stats.models import (
+        AdDailyReach,
+        AdDailyUser,
+        AdDayCount,
+        AdHourCount,
+        AdMinuteCount,
+        PartitionOffset,
+    )
     from stats.selectors import overall_totals
 
     settings.ALLOWED_HOSTS = ["testserver"]
     settings.INGEST_THROTTLE_RATE = None
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     call_command("migrate", verbosity=0)
-    tables = [m._meta.db_table for m in (Impression, AdMinuteCount, AdDailyUser, PartitionOffset)]
+    models = (Impression, AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach)
+    tables = [m._meta.db_table for m in (*models, PartitionOffset)]
     if connection.vendor == "postgresql":  # no dead rows left behind to slow the next run
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(tables)}")
     else:
-        for model in (Impression, AdMinuteCount, AdDailyUser, PartitionOffset):
+        for model in (*models, PartitionOffset):
             model.objects.all().delete()
 
     run_id = uuid.uuid4().hex[:8]

@@ -38,7 +38,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "start": start,
         "end": end,
         "totals": selectors.overall_totals(start=start, end=end),
-        "top_ads": list(selectors.ad_totals_list(start=start, end=end)[:TOP_ADS]),
+        "top_ads": selectors.ad_totals_page(start=start, end=end, limit=TOP_ADS).rows,
         "pipeline": selectors.pipeline_state(
             consumer_group=settings.STATS_CONSUMER_GROUP, topic=settings.IMPRESSIONS_TOPIC
         ),

@@ -6,6 +6,8 @@ Only the Kafka adapters import `kafka`: this one, impressions.publisher and stat
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 from django.conf import settings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -72,32 +74,58 @@ def ensure_topics(
         admin.close()
 
 
+class _OffsetReader:
+    """One process-wide consumer (no group) for end offsets, kept between requests: building
+    one per request cost about 100 ms of connecting. Rebuilt after an error or a fork."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.consumer: KafkaConsumer | None = None
+        self.key: tuple[int, tuple[str, ...]] = (0, ())
+
+    def get(self) -> KafkaConsumer:
+        key = (os.getpid(), tuple(settings.KAFKA_BOOTSTRAP_SERVERS))
+        if self.consumer is None or self.key != key:
+            self.drop()
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=list(key[1]),
+                group_id=None,
+                enable_auto_commit=False,
+                client_id="stats-offset-reader",
+                bootstrap_timeout_ms=_timeout_ms(),
+                request_timeout_ms=_timeout_ms(),
+            )
+            self.key = key
+        return self.consumer
+
+    def drop(self) -> None:
+        if self.consumer is not None and self.key[0] == os.getpid():
+            self.consumer.close()
+        self.consumer = None
+
+
+_reader = _OffsetReader()
+
+
 def end_offsets(topic: str) -> dict[int, int]:
-    """Partition -> end offset (the next record's offset); {} when the topic is absent."""
-    try:
-        reader = KafkaConsumer(
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id="stats-offset-reader",
-            bootstrap_timeout_ms=_timeout_ms(),
-            request_timeout_ms=_timeout_ms(),
-        )
-    except KafkaError as exc:
-        raise BrokerUnavailable(_unreachable(exc)) from exc
-    try:
-        partitions = reader.partitions_for_topic(topic) or set()
-        if not partitions:
-            return {}
-        wanted = [TopicPartition(topic, p) for p in partitions]
-        offsets = reader.end_offsets(wanted, timeout_ms=_timeout_ms())
-        return {tp.partition: offsets[tp] for tp in wanted}
-    except KafkaError as exc:
-        raise BrokerUnavailable(_unreachable(exc)) from exc
-    except KeyError as missing:  # kafka-python leaves out partitions that have no leader
-        raise BrokerUnavailable(f"no leader known for {missing} of {topic}") from None
-    finally:
-        reader.close()
+    """Partition -> end offset (the next record's offset); {} when the topic is absent.
+
+    Raises BrokerUnavailable when the broker does not answer within KAFKA_ADMIN_TIMEOUT_SECONDS.
+    """
+    with _reader.lock:
+        try:
+            reader = _reader.get()
+            partitions = reader.partitions_for_topic(topic) or set()
+            if not partitions:
+                return {}
+            wanted = [TopicPartition(topic, p) for p in partitions]
+            offsets = reader.end_offsets(wanted, timeout_ms=_timeout_ms())
+            return {tp.partition: offsets[tp] for tp in wanted}
+        except KafkaError as exc:
+            _reader.drop()
+            raise BrokerUnavailable(_unreachable(exc)) from exc
+        except KeyError as missing:  # kafka-python leaves out partitions that have no leader
+            raise BrokerUnavailable(f"no leader known for {missing} of {topic}") from None
 
 
 def _unreachable(exc: Exception) -> str:

@@ -1,10 +1,26 @@
-"""Aggregate tables kept by the recording function, and the consumer's partition-offset ledger."""
+"""Aggregate tables kept by the recording function, and the consumer's partition-offset ledger.
+
+Impressions are counted per UTC minute, hour and day of event time (three tables written by the
+same statement group, so a read of any range touches few rows). Unique users are exact: one
+`AdDailyUser` row per (ad, UTC day, user), and `AdDailyReach` counts those rows by the user's
+previous day with the ad, which turns "distinct users over days d1..d2" into a sum (see
+`AdDailyReach`). Site-wide unique users are kept under the pseudo ad id `ALL_ADS`.
+"""
 
 from django.db import models
 
+ALL_ADS = "*"
+"""Pseudo ad id of the site-wide user set and reach; the contract forbids `*` in real ad ids."""
+
+
+def _positive(model: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=models.Q(impressions__gt=0), name=f"{model}_impressions_positive"
+    )
+
 
 class AdMinuteCount(models.Model):
-    """Impressions of one ad in one UTC minute of event time; hours and days are sums of these."""
+    """Impressions of one ad in one UTC minute of event time."""
 
     ad_id = models.CharField(max_length=64)
     minute = models.DateTimeField(help_text="Start of the UTC minute.")
@@ -15,9 +31,7 @@ class AdMinuteCount(models.Model):
             models.UniqueConstraint(
                 fields=["ad_id", "minute"], name="adminutecount_ad_minute_uniq"
             ),
-            models.CheckConstraint(
-                condition=models.Q(impressions__gt=0), name="adminutecount_impressions_positive"
-            ),
+            _positive("adminutecount"),
         ]
         indexes = [models.Index(fields=["minute"])]
 
@@ -25,8 +39,48 @@ class AdMinuteCount(models.Model):
         return f"{self.ad_id} {self.minute:%Y-%m-%d %H:%M}: {self.impressions}"
 
 
+class AdHourCount(models.Model):
+    """Impressions of one ad in one UTC hour: always the sum of its minutes (a rollup)."""
+
+    ad_id = models.CharField(max_length=64)
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    impressions = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ad_id", "hour"], name="adhourcount_ad_hour_uniq"),
+            _positive("adhourcount"),
+        ]
+        indexes = [models.Index(fields=["hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.ad_id} {self.hour:%Y-%m-%d %H:00}: {self.impressions}"
+
+
+class AdDayCount(models.Model):
+    """Impressions of one ad on one UTC day: always the sum of its minutes (a rollup)."""
+
+    ad_id = models.CharField(max_length=64)
+    day = models.DateField()
+    impressions = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ad_id", "day"], name="addaycount_ad_day_uniq"),
+            _positive("addaycount"),
+        ]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.ad_id} {self.day}: {self.impressions}"
+
+
 class AdDailyUser(models.Model):
-    """One user who saw one ad on one UTC day: exact unique users are counts of these rows."""
+    """One user who saw one ad (or any ad: `ALL_ADS`) on one UTC day.
+
+    The unique key leads with (ad, user) so the recording function finds a user's other days
+    with an ad by index when it maintains `AdDailyReach`.
+    """
 
     ad_id = models.CharField(max_length=64)
     day = models.DateField()
@@ -35,13 +89,62 @@ class AdDailyUser(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["ad_id", "day", "user_id"], name="addailyuser_ad_day_user_uniq"
+                fields=["ad_id", "user_id", "day"], name="addailyuser_ad_user_day_uniq"
             )
         ]
         indexes = [models.Index(fields=["day"])]
 
     def __str__(self) -> str:
         return f"{self.ad_id} {self.day}: {self.user_id}"
+
+
+class AdDailyReach(models.Model):
+    """How many users saw an ad on `day` whose previous day with that ad was `previous_day`.
+
+    `previous_day` equals `day` for a user's first day with the ad. The distinct users of an ad
+    over the days d1..d2 are then exactly the users whose day lies in d1..d2 and whose previous
+    day lies before d1 (or who had none): `SUM(users) WHERE day BETWEEN d1 AND d2 AND
+    (previous_day < d1 OR previous_day = day)`, a sum over at most a few rows per day instead
+    of a distinct count over every (day, user) row. Kept by the recording function from
+    `AdDailyUser` in the same transaction; a test checks it against COUNT(DISTINCT).
+    """
+
+    ad_id = models.CharField(max_length=64)
+    day = models.DateField()
+    previous_day = models.DateField()
+    # Not a Positive field: the recording function adds signed differences in one upsert, and
+    # PostgreSQL checks CHECK constraints on the proposed row before it turns into an update.
+    users = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ad_id", "day", "previous_day"], name="addailyreach_key_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(previous_day__lte=models.F("day")),
+                name="addailyreach_previous_not_after_day",
+            ),
+        ]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.ad_id} {self.day} (previous {self.previous_day}): {self.users}"
+
+
+class KnownUser(models.Model):
+    """Every user the recording function has counted: one row each.
+
+    On PostgreSQL a transaction locks its users' rows (in key order) before it maintains
+    `AdDailyReach`, so concurrent writers (consumers, as-is requests) of the same user take
+    turns. Row locks live in the rows themselves, so a batch of thousands of users needs no
+    shared lock-table entries (advisory locks ran out of them at 10,000 users per batch).
+    """
+
+    user_id = models.CharField(max_length=128, primary_key=True)
+
+    def __str__(self) -> str:
+        return self.user_id
 
 
 class PartitionOffset(models.Model):

@@ -1,72 +1,84 @@
-"""Reads over the aggregate tables and the offset ledger; the API and the dashboard call these."""
+"""Reads over the counters, the user reach and the offset ledger; the API and the dashboard
+call these. Each runs one SQL statement (two for a page past the last row), whatever the data
+size: see stats.read_sql."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Trunc
-
 from stats import kafka_topics
-from stats.bucketing import Interval, days_touched, zero_filled
-from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
+from stats.bucketing import Interval, days_touched, floor_to, zero_filled
+from stats.models import ALL_ADS, PartitionOffset
+from stats.ranges import cover
+from stats.read_sql import counter_rows, fetch_all, reach_rows
 
 ORDERINGS = {
-    "impressions": ("-impressions", "ad_id"),
-    "-impressions": ("-impressions", "ad_id"),
-    "unique_users": ("-unique_users", "ad_id"),
-    "-unique_users": ("-unique_users", "ad_id"),
-    "ad_id": ("ad_id",),
-    "-ad_id": ("-ad_id",),
+    "impressions": "impressions DESC, ad_id",
+    "-impressions": "impressions DESC, ad_id",
+    "unique_users": "unique_users DESC, ad_id",
+    "-unique_users": "unique_users DESC, ad_id",
+    "ad_id": "ad_id",
+    "-ad_id": "ad_id DESC",
 }
 """Accepted `ordering` values. Counts sort largest first whichever sign is given."""
 
 
-def _minutes_in(start: datetime | None, end: datetime | None) -> QuerySet[AdMinuteCount]:
-    rows = AdMinuteCount.objects.all()
-    if start is not None:
-        rows = rows.filter(minute__gte=start)
-    if end is not None:
-        rows = rows.filter(minute__lt=end)
-    return rows
+@dataclass
+class AdTotalsPage:
+    """One page of per-ad totals and the number of ads in the whole range."""
+
+    count: int
+    rows: list[dict[str, Any]]
 
 
-def _users_in(start: datetime | None, end: datetime | None) -> QuerySet[AdDailyUser]:
-    first, last = days_touched(start, end)
-    rows = AdDailyUser.objects.all()
-    if first is not None:
-        rows = rows.filter(day__gte=first)
-    if last is not None:
-        rows = rows.filter(day__lte=last)
-    return rows
-
-
-def ad_totals_list(
-    *, start: datetime | None = None, end: datetime | None = None, ordering: str = "-impressions"
-) -> QuerySet[Any, Any]:
-    """Per-ad `ad_id`, `impressions` (minutes in [start, end)) and `unique_users`.
-
-    Unique users are exact and counted over the whole UTC days that the range touches.
-    """
-    unique_users = (
-        _users_in(start, end)
-        .filter(ad_id=OuterRef("ad_id"))
-        .order_by()
-        .values("ad_id")
-        .annotate(n=Count("user_id", distinct=True))
-        .values("n")
-    )
+def _per_ad(start: datetime | None, end: datetime | None, params: list[Any]) -> str:
+    """`ad_id, impressions, unique_users` of every ad with impressions in [start, end)."""
+    counters = counter_rows(cover(start, end), ad_id=None, params=params)
+    reach = reach_rows(*days_touched(start, end), ad_id=None, params=params)
     return (
-        _minutes_in(start, end)
-        .order_by()
-        .values("ad_id")
-        .annotate(
-            impressions=Sum("impressions"),
-            unique_users=Coalesce(Subquery(unique_users, output_field=IntegerField()), Value(0)),
-        )
-        .order_by(*ORDERINGS[ordering])
+        f"SELECT i.ad_id AS ad_id, i.impressions AS impressions,"
+        f" COALESCE(u.users, 0) AS unique_users"
+        f" FROM (SELECT ad_id, SUM(impressions) AS impressions FROM ({counters}) c"
+        f" GROUP BY ad_id) i"
+        f" LEFT JOIN (SELECT ad_id, SUM(users) AS users FROM ({reach}) r GROUP BY ad_id) u"
+        f" ON u.ad_id = i.ad_id"
+    )
+
+
+def ad_totals_page(
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    ordering: str = "-impressions",
+    limit: int = 50,
+    offset: int = 0,
+) -> AdTotalsPage:
+    """Per-ad `ad_id`, `impressions` (minutes in [start, end)) and exact `unique_users`
+    (distinct users over the whole UTC days the range touches), ordered and paginated.
+
+    Only ads with impressions in the range are listed.
+    """
+    params: list[Any] = []
+    per_ad = _per_ad(start, end, params)
+    rows = fetch_all(
+        f"SELECT ad_id, impressions, unique_users, COUNT(*) OVER () FROM ({per_ad}) t"
+        f" ORDER BY {ORDERINGS[ordering]} LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    )
+    if rows:
+        count = int(rows[0][3])
+    else:  # past the last row (or no rows at all): the window count is not there to read
+        params = []
+        per_ad = _per_ad(start, end, params)
+        count = int(fetch_all(f"SELECT COUNT(*) FROM ({per_ad}) t", params)[0][0])
+    return AdTotalsPage(
+        count=count,
+        rows=[
+            {"ad_id": ad, "impressions": int(n), "unique_users": int(users)}
+            for ad, n, users, _ in rows
+        ],
     )
 
 
@@ -74,32 +86,69 @@ def ad_totals_get(
     *, ad_id: str, start: datetime | None = None, end: datetime | None = None
 ) -> dict[str, Any]:
     """One ad's totals over the range (zeros for an ad never seen)."""
-    impressions = _minutes_in(start, end).filter(ad_id=ad_id).aggregate(n=Sum("impressions"))["n"]
-    users = _users_in(start, end).filter(ad_id=ad_id).values("user_id").distinct().count()
-    return {"ad_id": ad_id, "impressions": impressions or 0, "unique_users": users}
-
-
-def ad_series(
-    *, ad_id: str, interval: Interval, start: datetime, end: datetime
-) -> list[dict[str, object]]:
-    """Impressions of one ad per bucket of `interval` over [start, end), zero-filled."""
-    rows = (
-        _minutes_in(start, end)
-        .filter(ad_id=ad_id)
-        .annotate(bucket=Trunc("minute", interval, tzinfo=UTC))
-        .order_by()
-        .values("bucket")
-        .annotate(n=Sum("impressions"))
-    )
-    return zero_filled({row["bucket"]: row["n"] for row in rows}, start, end, interval)
+    params: list[Any] = []
+    counters = counter_rows(cover(start, end), ad_id=ad_id, params=params)
+    reach = reach_rows(*days_touched(start, end), ad_id=ad_id, params=params)
+    impressions, users = fetch_all(
+        f"SELECT (SELECT SUM(impressions) FROM ({counters}) c),"
+        f" (SELECT SUM(users) FROM ({reach}) r)",
+        params,
+    )[0]
+    return {"ad_id": ad_id, "impressions": int(impressions or 0), "unique_users": int(users or 0)}
 
 
 def overall_totals(*, start: datetime | None = None, end: datetime | None = None) -> dict[str, int]:
-    """All impressions and the number of distinct ads over the range."""
-    totals = _minutes_in(start, end).aggregate(
-        impressions=Sum("impressions"), ads=Count("ad_id", distinct=True)
+    """All impressions, the number of ads with impressions, and exact site-wide unique users."""
+    params: list[Any] = []  # in the order the statement uses them: reach, then counters
+    reach = reach_rows(*days_touched(start, end), ad_id=ALL_ADS, params=params)
+    counters = counter_rows(cover(start, end), ad_id=None, params=params)
+    impressions, ads, users = fetch_all(
+        f"SELECT SUM(impressions), COUNT(DISTINCT ad_id), (SELECT SUM(users) FROM ({reach}) r)"
+        f" FROM ({counters}) c",
+        params,
+    )[0]
+    return {
+        "impressions": int(impressions or 0),
+        "ads": int(ads or 0),
+        "unique_users": int(users or 0),
+    }
+
+
+def _as_utc(value: Any) -> datetime:
+    """A bucket value as the database returns it (datetime, date or SQLite text) in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):  # a date
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ad_series(
+    *, ad_id: str | None, interval: Interval, start: datetime, end: datetime
+) -> list[dict[str, object]]:
+    """Impressions per bucket of `interval` over [start, end), zero-filled; `ad_id` None sums
+    every ad. Day buckets read day rows, hour buckets hour rows; partial buckets at the end
+    read the finer rows."""
+    params: list[Any] = []
+    counters = counter_rows(cover(start, end, interval), ad_id=ad_id, params=params)
+    rows = fetch_all(
+        f"SELECT day, moment, SUM(impressions) FROM ({counters}) c GROUP BY day, moment", params
     )
-    return {"impressions": totals["impressions"] or 0, "ads": totals["ads"]}
+    counts: dict[datetime, int] = {}
+    for day, moment, n in rows:
+        bucket = floor_to(_as_utc(day if day is not None else moment), interval)
+        counts[bucket] = counts.get(bucket, 0) + int(n)
+    return zero_filled(counts, start, end, interval)
+
+
+def daily_unique_users(*, ad_id: str, first: date, last: date) -> list[dict[str, object]]:
+    """Exact unique users of `ad_id` (or ALL_ADS) on each UTC day first..last, zero-filled."""
+    params: list[Any] = []
+    reach = reach_rows(first, last, ad_id=ad_id, params=params, per_day=True)
+    rows = fetch_all(f"SELECT day, SUM(users) FROM ({reach}) r GROUP BY day", params)
+    found = {_as_utc(day).date(): int(n) for day, n in rows}
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [{"day": day, "unique_users": found.get(day, 0)} for day in days]
 
 
 def stored_offsets(*, consumer_group: str, topic: str) -> dict[int, int]:

@@ -13,7 +13,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from impressions.models import Impression
-from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
+from stats.models import (
+    AdDailyReach,
+    AdDailyUser,
+    AdDayCount,
+    AdHourCount,
+    AdMinuteCount,
+    PartitionOffset,
+)
 from tests.conftest import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -54,8 +61,9 @@ def api_snapshot(client: APIClient, ads: list[str]) -> dict[str, Any]:
 
 
 def wipe_statistics() -> None:
-    for model in (Impression, AdMinuteCount, AdDailyUser, PartitionOffset):
+    for model in (Impression, AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach):
         model.objects.all().delete()
+    PartitionOffset.objects.all().delete()
 
 
 def test_as_is_and_to_be_give_identical_statistics(

@@ -214,3 +214,54 @@ def test_range_ends_near_the_calendar_limits_are_400(
 ) -> None:
     for url in ("/api/stats/ads/", "/api/stats/ads/x/", "/api/stats/ads/x/series/"):
         assert stats_client.get(url, params).status_code == 400, url
+
+
+@pytest.mark.parametrize("url", [*STATS_URLS, "/api/stats/ads/?ordering=ad_id&limit=1"])
+def test_the_browsable_api_works_with_a_browser_session(
+    admin_client_logged_in: Client, url: str
+) -> None:
+    seed()
+    response = admin_client_logged_in.get(url, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Log out" in response.content or b"logout" in response.content
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/stats/ads/?limit=abc", "limit"),
+        ("/api/stats/ads/?limit=0", "limit"),
+        ("/api/stats/ads/?offset=-1", "offset"),
+        ("/api/stats/ads/?from=2026-01-01%00", "from"),
+        ("/api/stats/ads/%00/", "ad_id"),
+        ("/api/stats/ads/%00/series/", "ad_id"),
+        ("/api/stats/ads/" + "x" * 65 + "/", "ad_id"),
+        ("/api/stats/ads/ad%0A/", "ad_id"),
+        ("/api/stats/ads/*/", "ad_id"),  # the site-wide pseudo ad is not an ad
+    ],
+)
+def test_bad_values_are_400_naming_the_parameter(
+    stats_client: APIClient, url: str, field: str
+) -> None:
+    response = stats_client.get(url)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_the_pipeline_shows_only_the_configured_group_and_topic(
+    stats_client: APIClient, settings: Any
+) -> None:
+    seed()
+    broker_unreachable(settings)
+    body = stats_client.get(
+        "/api/stats/pipeline/", {"group": "other", "topic": "__consumer_offsets"}
+    ).json()
+    assert (body["consumer_group"], body["topic"]) == ("stats-service", "ad-impressions")
+
+
+def test_the_landing_page_links_everything_a_newcomer_needs(client: Client, db: Any) -> None:
+    html = client.get("/").content.decode()
+    for href in ("/admin/dashboard/", "/demo/", "/api/docs/", "/healthz", "/admin/"):
+        assert f'href="{href}"' in html
+    assert client.get("/healthz").json() == {"status": "ok"}

@@ -10,7 +10,7 @@ from django.db import IntegrityError
 
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
-from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
+from stats.models import ALL_ADS, AdDailyUser, AdMinuteCount, PartitionOffset
 from stats.services import OffsetUpdate, impressions_prune, record_impressions
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +43,8 @@ def test_counts_per_minute_and_unique_users_per_day() -> None:
         ("a", date(2026, 11, 25), "u1"),
         ("a", date(2026, 11, 26), "u2"),
         ("b", date(2026, 11, 25), "u1"),
+        (ALL_ADS, date(2026, 11, 25), "u1"),  # the site-wide user set
+        (ALL_ADS, date(2026, 11, 26), "u2"),
     }
     assert Impression.objects.count() == 4
 
@@ -95,7 +97,8 @@ def test_any_user_id_text_is_stored_exactly() -> None:
     events = [event("a", user, T0) for user in awkward]
     assert record_impressions(events=events) == len(awkward)
     assert sorted(Impression.objects.values_list("user_id", flat=True)) == sorted(awkward)
-    assert sorted(AdDailyUser.objects.values_list("user_id", flat=True)) == sorted(awkward)
+    stored = AdDailyUser.objects.exclude(ad_id=ALL_ADS).values_list("user_id", flat=True)
+    assert sorted(stored) == sorted(awkward)
 
 
 def test_pruning_goes_by_recording_time_not_event_time() -> None:

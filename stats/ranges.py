@@ -1,0 +1,134 @@
+"""Time ranges of the read side: parsing `from`/`to` (shared by the API and the dashboard) and
+splitting a range into the day, hour and minute rows that cover it.
+
+Pure functions: no database, no Django request objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.utils.dateparse import parse_date, parse_datetime
+
+from stats.bucketing import Interval
+
+# Range ends far enough from datetime's limits that window arithmetic (a previous period of the
+# same length, a bucket added to the end) cannot overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+
+
+class RangeError(ValueError):
+    """A range parameter cannot be used; `field` names it (`from`, `to`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def parse_moment(raw: str | None, *, field: str) -> datetime | None:
+    """An ISO 8601 date (midnight UTC) or datetime (naive = UTC) as an aware UTC datetime.
+
+    Empty or None gives None. Raises RangeError for text that is not a date, contains NUL, or
+    falls outside EARLIEST..LATEST once moved to UTC.
+    """
+    if raw is None or raw.strip() == "":
+        return None
+    expected = RangeError(field, f"expected an ISO 8601 date or datetime, got {raw[:60]!r}")
+    if "\x00" in raw or len(raw) > 64:
+        raise expected
+    try:
+        value = parse_datetime(raw.strip())
+        if value is None:
+            day = parse_date(raw.strip())
+            if day is None:
+                raise expected
+            value = datetime(day.year, day.month, day.day)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise expected from None
+    if not EARLIEST <= value <= LATEST:
+        raise RangeError(field, f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
+
+
+def parse_range(
+    raw_from: str | None, raw_to: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """`from` (inclusive) and `to` (exclusive); raises RangeError unless from < to."""
+    start, end = parse_moment(raw_from, field="from"), parse_moment(raw_to, field="to")
+    if start is not None and end is not None and start >= end:
+        raise RangeError("to", "must be after from")
+    return start, end
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    return EARLIEST + (moment - EARLIEST) // step * step
+
+
+def _ceil(moment: datetime, step: timedelta) -> datetime:
+    floored = _floor(moment, step)
+    return floored if floored == moment else floored + step
+
+
+Span = tuple[datetime | None, datetime | None]
+"""[start, end) with None for an open end."""
+
+
+@dataclass
+class RangeCover:
+    """Rows that cover a range exactly: day rows for whole days, hour rows for whole hours at
+    the edges, minute rows for the rest. Minutes count when their start lies in the range."""
+
+    days: list[tuple[date | None, date | None]] = field(default_factory=list)  # [first, end)
+    hours: list[Span] = field(default_factory=list)
+    minutes: list[Span] = field(default_factory=list)
+
+    def extend(self, other: RangeCover) -> None:
+        self.days += other.days
+        self.hours += other.hours
+        self.minutes += other.minutes
+
+
+def _lt(a: datetime | None, b: datetime | None) -> bool:
+    """a < b where None is -infinity for a and +infinity for b."""
+    return a is None or b is None or a < b
+
+
+def cover(start: datetime | None, end: datetime | None, coarsest: Interval = "day") -> RangeCover:
+    """The rows no coarser than `coarsest` whose sum is the impressions of minutes in
+    [start, end) (a minute counts when its start is in the range, as before rollups existed)."""
+    s = _ceil(start, MINUTE) if start is not None else None
+    e = _ceil(end, MINUTE) if end is not None else None
+    result = RangeCover()
+    if not _lt(s, e):
+        return result
+    if coarsest == "minute":
+        result.minutes.append((s, e))
+        return result
+    if coarsest == "hour":
+        hs = _ceil(s, HOUR) if s is not None else None
+        he = _floor(e, HOUR) if e is not None else None
+        if not _lt(hs, he):
+            result.minutes.append((s, e))
+            return result
+        result.hours.append((hs, he))
+        if s is not None and hs is not None and s < hs:
+            result.minutes.append((s, hs))
+        if e is not None and he is not None and he < e:
+            result.minutes.append((he, e))
+        return result
+    ds = _ceil(s, DAY) if s is not None else None
+    de = _floor(e, DAY) if e is not None else None
+    if not _lt(ds, de):
+        return cover(s, e, "hour")
+    result.days.append((ds.date() if ds else None, de.date() if de else None))
+    if s is not None and ds is not None and s < ds:
+        result.extend(cover(s, ds, "hour"))
+    if e is not None and de is not None and de < e:
+        result.extend(cover(de, e, "hour"))
+    return result

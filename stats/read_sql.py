@@ -1,0 +1,124 @@
+"""SQL for the read side: the counter rows that cover a range, and exact unique users.
+
+Every read is one statement over the day, hour and minute counters chosen by
+`stats.ranges.cover` (so a 30-day range reads about 30 day rows per ad, not 43,200 minutes) and
+over `AdDailyReach` for unique users (a sum, see its docstring). The same SQL runs on
+PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db import connection
+
+from stats import bulk_sql as sql
+from stats.models import ALL_ADS, AdDailyReach, AdDayCount, AdHourCount, AdMinuteCount
+from stats.ranges import RangeCover, Span
+
+Params = list[Any]
+
+
+def _span_condition(column: str, spans: list[Span], params: Params) -> str:
+    alternatives = []
+    for low, high in spans:
+        parts = []
+        if low is not None:
+            parts.append(f"{column} >= %s")
+            params.append(sql.db_datetime(low))
+        if high is not None:
+            parts.append(f"{column} < %s")
+            params.append(sql.db_datetime(high))
+        alternatives.append(" AND ".join(parts) or "1 = 1")
+    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
+
+
+def _day_condition(days: list[tuple[date | None, date | None]], params: Params) -> str:
+    alternatives = []
+    for first, end in days:
+        parts = []
+        if first is not None:
+            parts.append("day >= %s")
+            params.append(sql.db_date(first))
+        if end is not None:
+            parts.append("day < %s")
+            params.append(sql.db_date(end))
+        alternatives.append(" AND ".join(parts) or "1 = 1")
+    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
+
+
+def _ad_condition(ad_id: str | None, params: Params) -> str:
+    if ad_id is None:
+        return ""
+    params.append(ad_id)
+    return " AND ad_id = %s"
+
+
+def counter_rows(cover: RangeCover, *, ad_id: str | None, params: Params) -> str:
+    """`SELECT ad_id, impressions, day, moment` over the rows covering the range (day rows
+    have `moment` NULL, hour and minute rows have `day` NULL)."""
+    parts = []
+    if cover.days:
+        where = _day_condition(cover.days, params) + _ad_condition(ad_id, params)
+        parts.append(
+            f"SELECT ad_id, impressions, day, NULL AS moment FROM {sql.table(AdDayCount)}"
+            f" WHERE {where}"
+        )
+    for model, column, spans in (
+        (AdHourCount, "hour", cover.hours),
+        (AdMinuteCount, "minute", cover.minutes),
+    ):
+        if spans:
+            where = _span_condition(column, spans, params) + _ad_condition(ad_id, params)
+            parts.append(
+                f"SELECT ad_id, impressions, NULL AS day, {column} AS moment"
+                f" FROM {sql.table(model)} WHERE {where}"
+            )
+    if not parts:
+        return (
+            f"SELECT ad_id, impressions, day, NULL AS moment FROM {sql.table(AdDayCount)}"
+            " WHERE 1 = 0"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def reach_rows(
+    first: date | None,
+    last: date | None,
+    *,
+    ad_id: str | None,
+    params: Params,
+    per_day: bool = False,
+) -> str:
+    """`SELECT ad_id, day, users`: summed per ad, the exact distinct users over the UTC days
+    first..last (None: open-ended); with `per_day`, summed per day, each day's own users.
+    `ad_id` None means every real ad (not the site-wide ALL_ADS)."""
+    conditions = []
+    if first is not None:
+        conditions.append("day >= %s")
+        params.append(sql.db_date(first))
+    if last is not None:
+        conditions.append("day <= %s")
+        params.append(sql.db_date(last))
+    if not per_day:  # a user counts on the first day in range: before it, none of its days
+        if first is not None:
+            conditions.append("(previous_day < %s OR previous_day = day)")
+            params.append(sql.db_date(first))
+        else:
+            conditions.append("previous_day = day")
+    if ad_id is None:
+        conditions.append("ad_id <> %s")
+        params.append(ALL_ADS)
+    else:
+        conditions.append("ad_id = %s")
+        params.append(ad_id)
+    return (
+        f"SELECT ad_id, day, users FROM {sql.table(AdDailyReach)} WHERE {' AND '.join(conditions)}"
+    )
+
+
+def fetch_all(statement: str, params: Params) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())

@@ -1,0 +1,221 @@
+"""The statements of the one recording function, the same SQL on PostgreSQL and SQLite.
+
+A batch is loaded into a per-connection temporary table (`rec_staging`) with its UTC minute,
+hour and day already computed by `stats.bucketing` (the one place that decides buckets). Then:
+
+1. claim: insert the raw rows whose event id is new and mark them `is_new` (the only step with
+   two dialects: PostgreSQL needs ON CONFLICT ... RETURNING because writers run concurrently;
+   SQLite has one writer at a time, so check-then-insert is exact);
+2. register the batch's users in `KnownUser` and, on PostgreSQL, lock their rows, so two
+   transactions never maintain the same user's reach at once (SQLite's single writer gives the
+   same guarantee);
+3. count: add the new rows to the minute, hour and day counters;
+4. users: insert the new (ad, day, user) rows, also under the pseudo ad `ALL_ADS`, and move
+   `AdDailyReach` by the difference of each touched pair's "previous day" lists before and
+   after the insert.
+
+Counters only ever grow from rows this call inserted, so a resent event never counts twice.
+Rows are written in key order to keep concurrent transactions from deadlocking.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from django.db import connection, transaction
+
+from impressions.contract import AdImpressionEvent
+from impressions.models import Impression
+from stats import bulk_sql as sql
+from stats.bucketing import day_of, floor_to
+from stats.models import (
+    ALL_ADS,
+    AdDailyReach,
+    AdDailyUser,
+    AdDayCount,
+    AdHourCount,
+    AdMinuteCount,
+    KnownUser,
+)
+
+STAGING, NEW_DAYS, REACH_DELTA = "rec_staging", "rec_new_days", "rec_reach_delta"
+_COLUMNS = ("event_id", "ad_id", "user_id", "occurred_at", "minute", "hour", "day")
+
+
+def _temp_tables() -> list[str]:
+    pg = connection.vendor == "postgresql"
+    uuid, moment, day = ("uuid", "timestamptz", "date") if pg else ("text", "text", "text")
+    tail = " ON COMMIT DELETE ROWS" if pg else ""
+    temp = "TEMPORARY" if pg else "TEMP"
+    return [
+        f"CREATE {temp} TABLE IF NOT EXISTS {STAGING} (event_id {uuid} NOT NULL, ad_id text"
+        f" NOT NULL, user_id text NOT NULL, occurred_at {moment} NOT NULL, minute {moment} NOT"
+        f" NULL, hour {moment} NOT NULL, day {day} NOT NULL, is_new integer NOT NULL DEFAULT 0)"
+        f"{tail}",
+        f"CREATE {temp} TABLE IF NOT EXISTS {NEW_DAYS} (ad_id text NOT NULL, user_id text NOT"
+        f" NULL, day {day} NOT NULL){tail}",
+        f"CREATE {temp} TABLE IF NOT EXISTS {REACH_DELTA} (ad_id text NOT NULL, day {day} NOT"
+        f" NULL, previous_day {day} NOT NULL, change integer NOT NULL){tail}",
+    ]
+
+
+def _stage(cursor: Any, events: Sequence[AdImpressionEvent]) -> None:
+    raw_connection = connection.connection
+    if getattr(connection, "_recording_tables_on", None) is not raw_connection:
+        # A temporary table lives as long as its connection, but its creation rolls back with
+        # the transaction: remember it only once committed.
+        for statement in _temp_tables():
+            cursor.execute(statement)
+        transaction.on_commit(lambda: setattr(connection, "_recording_tables_on", raw_connection))
+    for name in (STAGING, NEW_DAYS, REACH_DELTA):
+        cursor.execute(f"DELETE FROM {name}")  # an outer transaction may still hold earlier rows
+    rows = [
+        (e.event_id, e.ad_id, e.user_id, e.timestamp, floor_to(e.timestamp, "minute"),
+         floor_to(e.timestamp, "hour"), day_of(e.timestamp))
+        for e in events
+    ]  # fmt: skip
+    if connection.vendor == "postgresql":
+        buffer = io.StringIO()
+        for row in rows:
+            buffer.write("\t".join(_copy_text(value) for value in row) + "\n")
+        buffer.seek(0)
+        with connection.wrap_database_errors:  # raw psycopg2 call: map its errors to Django's
+            cursor.cursor.copy_expert(f"COPY {STAGING} ({', '.join(_COLUMNS)}) FROM STDIN", buffer)
+    else:
+        cursor.executemany(
+            f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [_sqlite_row(row) for row in rows],
+        )
+
+
+def _copy_text(value: Any) -> str:
+    """A value in COPY's text format."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    event_id, ad_id, user_id, occurred_at, minute, hour, day = row
+    return (
+        sql.db_uuid(event_id), ad_id, user_id, sql.db_datetime(occurred_at),
+        sql.db_datetime(minute), sql.db_datetime(hour), sql.db_date(day),
+    )  # fmt: skip
+
+
+def _claim(cursor: Any, recorded_at: datetime) -> int:
+    """Insert the raw rows of new event ids, mark them is_new, return how many there were."""
+    raw = sql.table(Impression)
+    columns = "event_id, ad_id, user_id, occurred_at, recorded_at"
+    now = sql.db_datetime(recorded_at)
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"WITH claimed AS (INSERT INTO {raw} ({columns})"
+            f" SELECT event_id, ad_id, user_id, occurred_at, %s FROM {STAGING} ORDER BY event_id"
+            f" ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
+            f" UPDATE {STAGING} SET is_new = 1 FROM claimed"
+            f" WHERE {STAGING}.event_id = claimed.event_id",
+            [now],
+        )
+        return int(cursor.rowcount)
+    cursor.execute(
+        f"UPDATE {STAGING} SET is_new = 1 WHERE NOT EXISTS"
+        f" (SELECT 1 FROM {raw} r WHERE r.event_id = {STAGING}.event_id)"
+    )
+    claimed = int(cursor.rowcount)
+    cursor.execute(
+        f"INSERT INTO {raw} ({columns}) SELECT event_id, ad_id, user_id, occurred_at, %s"
+        f" FROM {STAGING} WHERE is_new = 1 ORDER BY event_id",
+        [now],
+    )
+    return claimed
+
+
+def _lock_users(cursor: Any) -> None:
+    """Register the batch's users; on PostgreSQL also lock their rows, in key order, so that
+    one transaction at a time maintains a user's reach (SQLite has one writer anyway)."""
+    known = sql.table(KnownUser)
+    new_users = f"SELECT DISTINCT user_id FROM {STAGING} WHERE is_new = 1"
+    cursor.execute(
+        f"INSERT INTO {known} (user_id) {new_users} ORDER BY user_id"
+        f" ON CONFLICT (user_id) DO NOTHING"
+    )
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"SELECT 1 FROM {known} WHERE user_id IN ({new_users}) ORDER BY user_id FOR UPDATE"
+        )
+
+
+def _count(cursor: Any) -> None:
+    for model, bucket in ((AdMinuteCount, "minute"), (AdHourCount, "hour"), (AdDayCount, "day")):
+        name = sql.table(model)
+        cursor.execute(
+            f"INSERT INTO {name} (ad_id, {bucket}, impressions)"
+            f" SELECT ad_id, {bucket}, COUNT(*) FROM {STAGING} WHERE is_new = 1"
+            f" GROUP BY ad_id, {bucket} ORDER BY ad_id, {bucket}"
+            f" ON CONFLICT (ad_id, {bucket})"
+            f" DO UPDATE SET impressions = {name}.impressions + excluded.impressions"
+        )
+
+
+def _previous_days(sign: int) -> str:
+    """Each touched pair's rows with their previous day (itself for the first), signed."""
+    users = sql.table(AdDailyUser)
+    return (
+        f"INSERT INTO {REACH_DELTA} (ad_id, day, previous_day, change)"
+        f" SELECT d.ad_id, d.day, COALESCE(LAG(d.day) OVER"
+        f" (PARTITION BY d.ad_id, d.user_id ORDER BY d.day), d.day), {sign}"
+        f" FROM (SELECT DISTINCT ad_id, user_id FROM {NEW_DAYS}) p"
+        f" JOIN {users} d ON d.ad_id = p.ad_id AND d.user_id = p.user_id"
+    )
+
+
+def _add_users(cursor: Any) -> None:
+    users, reach = sql.table(AdDailyUser), sql.table(AdDailyReach)
+    cursor.execute(
+        f"INSERT INTO {NEW_DAYS} (ad_id, user_id, day) SELECT ad_id, user_id, day FROM"
+        f" (SELECT ad_id, user_id, day FROM {STAGING} WHERE is_new = 1"
+        f" UNION SELECT %s, user_id, day FROM {STAGING} WHERE is_new = 1) s"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {users} d"
+        f" WHERE d.ad_id = s.ad_id AND d.user_id = s.user_id AND d.day = s.day)",
+        [ALL_ADS],
+    )
+    if not cursor.rowcount:
+        return
+    cursor.execute(_previous_days(-1))
+    # No ON CONFLICT: the pair locks (or SQLite's single writer) make a conflict impossible,
+    # and if one happened the reach would be wrong, so it must fail loudly.
+    cursor.execute(
+        f"INSERT INTO {users} (ad_id, user_id, day)"
+        f" SELECT ad_id, user_id, day FROM {NEW_DAYS} ORDER BY ad_id, user_id, day"
+    )
+    cursor.execute(_previous_days(+1))
+    cursor.execute(
+        f"INSERT INTO {reach} (ad_id, day, previous_day, users)"
+        f" SELECT ad_id, day, previous_day, SUM(change) FROM {REACH_DELTA} WHERE 1 = 1"
+        f" GROUP BY ad_id, day, previous_day HAVING SUM(change) <> 0"
+        f" ORDER BY ad_id, day, previous_day"
+        f" ON CONFLICT (ad_id, day, previous_day)"
+        f" DO UPDATE SET users = {reach}.users + excluded.users"
+    )
+
+
+def record_new(events: Sequence[AdImpressionEvent], *, recorded_at: datetime) -> int:
+    """Record the events whose id is not stored yet; return how many were new.
+
+    `events` must hold each event id once. Runs inside the caller's transaction.
+    """
+    if not events:
+        return 0
+    with connection.cursor() as cursor:
+        _stage(cursor, events)
+        recorded = _claim(cursor, recorded_at)
+        if recorded:
+            _lock_users(cursor)
+            _count(cursor)
+            _add_users(cursor)
+    return recorded
