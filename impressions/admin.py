@@ -1,7 +1,9 @@
+"""Read-only admin for the raw impressions (written only by `record_impressions`)."""
+
 from django.contrib import admin
 
+from adsite.admin_base import ReadOnlyAdmin
 from impressions.models import Impression
-from stats.admin import ReadOnlyAdmin
 
 
 @admin.register(Impression)

@@ -2,8 +2,8 @@
 
 One process-wide idempotent producer (acks=all), created lazily on first use and again in each
 child after a fork (gunicorn --preload forks after import; a producer's I/O thread does not
-survive a fork). Only the Kafka adapters import `kafka`: this one, stats.kafka_topics and
-stats.consumer.
+survive a fork). Only the Kafka adapters import `kafka`: this one, stats.kafka_admin and
+stats.consumer (its kafka_client, rebalance_listener and dead_letters modules).
 """
 
 from __future__ import annotations

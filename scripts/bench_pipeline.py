@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -20,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adsite.settings")
+# A throwaway key: the settings refuse to start without one when DEBUG is off.
+os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 
 def ensure_database(url: str) -> None:
@@ -67,29 +70,22 @@ def main() -> None:
 
     from impressions.contract import AdImpressionEvent, encode_event, event_key
     from impressions.models import Impression
-    from stats.consumer import ConsumerConfig, ImpressionConsumer
-    from stats.kafka_topics import ensure_topics
-    from stats.models import (
-        AdDailyReach,
-        AdDailyUser,
-        AdDayCount,
-        AdHourCount,
-        AdMinuteCount,
-        PartitionOffset,
-    )
+    from stats.consumer import ConsumerConfig, build_consumer
+    from stats.kafka_admin import ensure_topics
+    from stats.models import STATISTICS, PartitionOffset
     from stats.selectors import overall_totals
 
     settings.ALLOWED_HOSTS = ["testserver"]
     settings.INGEST_THROTTLE_RATE = None
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     call_command("migrate", verbosity=0)
-    models = (Impression, AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach)
-    tables = [m._meta.db_table for m in (*models, PartitionOffset)]
+    models = (Impression, *STATISTICS, PartitionOffset)
+    tables = [m._meta.db_table for m in models]
     if connection.vendor == "postgresql":  # no dead rows left behind to slow the next run
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(tables)}")
     else:
-        for model in (*models, PartitionOffset):
+        for model in models:
             model.objects.all().delete()
 
     run_id = uuid.uuid4().hex[:8]
@@ -126,15 +122,15 @@ def main() -> None:
     print(f"produced {args.events:,} events in {produce_s:.1f}s ({args.events / produce_s:,.0f}/s)")
 
     # 2. The consumer: decode, validate, record with offsets, commit.
-    consumer = ImpressionConsumer(
+    consumer = build_consumer(
         ConsumerConfig(
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
             topic=topic,
             group=group,
             batch_size=args.batch_size,
             progress_interval=5.0,
             exit_when_idle=2.0,
-        )
+        ),
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
     )
     consumer.run()
     totals = consumer.totals

@@ -1,24 +1,12 @@
 """Read-only admin for the aggregates and the offset ledger (the consumer is their only writer)."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from adsite.admin_base import ReadOnlyAdmin
 from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse, filter and search; never add, change or delete through the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+admin.site.site_header = "Ad-impression statistics"
+admin.site.site_title = "Ad-impression statistics"
 
 
 @admin.register(AdMinuteCount)

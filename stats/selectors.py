@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from stats import kafka_topics
+from stats import kafka_admin
 from stats.bucketing import Interval, days_touched, floor_to, zero_filled
 from stats.models import ALL_ADS, PartitionOffset
 from stats.ranges import cover
@@ -159,12 +159,15 @@ def stored_offsets(*, consumer_group: str, topic: str) -> dict[int, int]:
 
 @dataclass
 class PipelineState:
-    """Per-partition progress of one consumer group on one topic."""
+    """Per-partition progress of one consumer group on one topic, and the group's members."""
 
     consumer_group: str
     topic: str
     broker_available: bool
     partitions: list[dict[str, int | None]] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
+    dead_letter_records: int | None = None
+    last_recorded_at: datetime | None = None
     error: str | None = None
 
     @property
@@ -174,17 +177,29 @@ class PipelineState:
 
 
 def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
-    """End offset (from the broker), processed offset (from the ledger) and lag per partition.
+    """End offset (from the broker), processed offset (from the ledger) and lag per partition;
+    the group's members and the dead-letter topic's record count (from the broker); the time
+    the last batch was recorded (from the ledger). One SQL statement.
 
     When the broker cannot be reached the ledger is still shown, with end offsets and lag None.
     """
-    processed = stored_offsets(consumer_group=consumer_group, topic=topic)
+    ledger = list(
+        PartitionOffset.objects.filter(consumer_group=consumer_group, topic=topic).values_list(
+            "partition", "next_offset", "updated_at"
+        )
+    )
+    processed = {partition: offset for partition, offset, _ in ledger}
+    state = PipelineState(consumer_group, topic, broker_available=True)
+    state.last_recorded_at = max((updated for *_, updated in ledger), default=None)
     try:
-        ends = kafka_topics.end_offsets(topic)
-        state = PipelineState(consumer_group, topic, broker_available=True)
-    except kafka_topics.BrokerUnavailable as exc:
+        ends = kafka_admin.end_offsets(topic)
+        state.members = kafka_admin.group_members(consumer_group, topic)
+        state.dead_letter_records = kafka_admin.retained_records(
+            kafka_admin.dead_letter_topic(topic)
+        )
+    except kafka_admin.BrokerUnavailable as exc:
         ends = {}
-        state = PipelineState(consumer_group, topic, broker_available=False, error=str(exc))
+        state.broker_available, state.error, state.members = False, str(exc), []
     for partition in sorted(set(ends) | set(processed)):
         end = ends.get(partition)
         done = processed.get(partition, 0)

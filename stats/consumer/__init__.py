@@ -1,13 +1,24 @@
-"""The stats-service consumer: poll → decode → dead-letter → record with offsets → commit.
+"""The stats-service consumer: poll → seek to the ledger → decode → dead-letter → record with
+offsets → commit.
 
-`loop` holds the group member and its poll loop; `assignment` notes rebalances and `positions`
-decides where a newly assigned partition resumes; `writer` is the write step, with `decoding`
-(records into events or dead letters) and `dead_letters` (`<topic>.dlq`); `signals` stops
-cleanly.
+The core (`loop`) sees only the contracts in `ports` and the plain values in `records`; it
+chains the steps `decoding`, `dead_lettering` and `writing`, keeps position and retry state in
+`positions` and reports through `progress`. `kafka_client`, `rebalance_listener` and
+`dead_letters` are the Kafka adapters, `build` wires them and the database to the core,
+`testing` is an in-memory broker for fast tests, and `shutdown` handles SIGTERM/SIGINT.
 """
 
+from stats.consumer.build import build_consumer
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
 from stats.consumer.positions import LedgerAheadOfTopic
-from stats.consumer.signals import stop_on_signals
+from stats.consumer.records import BrokerFailure
+from stats.consumer.shutdown import stop_on_signals
 
-__all__ = ["ConsumerConfig", "ImpressionConsumer", "LedgerAheadOfTopic", "stop_on_signals"]
+__all__ = [
+    "BrokerFailure",
+    "ConsumerConfig",
+    "ImpressionConsumer",
+    "LedgerAheadOfTopic",
+    "build_consumer",
+    "stop_on_signals",
+]

@@ -5,52 +5,32 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError
-from django.db import connection
 from django.utils import timezone
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 from impressions.models import Impression
-from stats.kafka_topics import dead_letter_topic
+from stats.kafka_admin import dead_letter_topic
 from stats.models import PartitionOffset
 from tests.conftest import read_topic
-from tests.stats.topic_data import counted_per_ad, processed, produce_events
+from tests.stats.topic_data import (
+    counted_per_ad,
+    database_refuses,
+    processed,
+    produce_events,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 REFUSED = "refused-by-db"
-
-
-@contextmanager
-def database_refuses(table: str, column: str, value: str) -> Iterator[None]:
-    """A rule the database enforces and the contract does not: rows with `column = value` fail."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"ALTER TABLE {table} ADD CONSTRAINT test_refuse CHECK ({column} <> %s) NOT VALID",
-                [value],
-            )
-        else:
-            cursor.execute(
-                f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} WHEN NEW.{column} = "
-                f"'{value}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            )
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refuse")
-            else:
-                cursor.execute("DROP TRIGGER test_refuse")
 
 
 @pytest.fixture
@@ -87,17 +67,29 @@ def test_a_refusal_that_is_not_the_events_fault_dead_letters_nothing(
     topic: str,
     consumer_process: Callable[..., subprocess.Popen[bytes]],
     kafka_servers: list[str],
+    tmp_path: Path,
 ) -> None:
+    poison = [f"{{poison {p}".encode() for p in range(3)]  # the control: these must go, once
+    for partition, value in enumerate(poison):
+        raw_producer.send(topic, key=b"ad-0", value=value, partition=partition)
     expected = produce_events(raw_producer, topic, 500)
+    dlq, log = dead_letter_topic(topic), tmp_path / "consumer.log"
+
     with database_refuses(PartitionOffset._meta.db_table, "topic", topic):  # the ledger refuses
-        consumer = consumer_process("--exit-when-idle", "3")
-        time.sleep(6)  # it retries the batch every 2 s
-        assert consumer.poll() is None
+        consumer = consumer_process("--exit-when-idle", "3", log=log)
+        wait_for(
+            lambda: log.read_text().count("recording a batch failed (IntegrityError") >= 2,
+            "two attempts the ledger refused",
+            proc=consumer,
+        )
         assert counted_per_ad() == {}
-        assert read_topic(kafka_servers, dead_letter_topic(topic), expect=1, timeout_s=2) == []
+        during = read_topic(kafka_servers, dlq, expect=len(poison), timeout_s=3)
+        assert {r.value for r in during} <= set(poison)  # no valid event among them
     # The rule is gone: the same consumer now records everything.
     assert consumer.wait(timeout=120) == 0
     assert counted_per_ad() == dict(expected)
+    after = read_topic(kafka_servers, dlq, expect=len(poison) + 1, timeout_s=3)
+    assert sorted(r.value for r in after) == poison  # each once, however often it was retried
 
 
 def test_a_huge_poison_record_is_dead_lettered_truncated(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stats.consumer.positions import LedgerAheadOfTopic, resume_offset
+from stats.consumer.records import Partition
 
 
 @pytest.mark.parametrize(
@@ -19,14 +20,15 @@ from stats.consumer.positions import LedgerAheadOfTopic, resume_offset
     ],
 )
 def test_resume_offset(stored: int | None, first: int, end: int, expected: int) -> None:
-    assert resume_offset(topic="t", partition=0, stored=stored, first=first, end=end) == expected
+    partition = Partition("t", 0)
+    assert resume_offset(partition=partition, stored=stored, first=first, end=end) == expected
 
 
 def test_a_ledger_past_the_end_is_refused() -> None:
     with pytest.raises(LedgerAheadOfTopic, match=r"t\[2\] up to offset 101 .* ends at 100"):
-        resume_offset(topic="t", partition=2, stored=101, first=0, end=100)
+        resume_offset(partition=Partition("t", 2), stored=101, first=0, end=100)
 
 
 def test_expired_offsets_are_logged(caplog: pytest.LogCaptureFixture) -> None:
-    resume_offset(topic="t", partition=1, stored=10, first=30, end=100)
+    resume_offset(partition=Partition("t", 1), stored=10, first=30, end=100)
     assert "t[1]: offsets 10..29 expired" in caplog.text

@@ -1,4 +1,5 @@
-"""Shared by the consumer tests: load a topic with events and read what the database counted."""
+"""Shared by the consumer tests: load a topic with events, make the database refuse rows, and
+read back what the database counted."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import subprocess
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Sum
 from kafka import KafkaProducer
 
@@ -31,6 +35,30 @@ def produce_events(producer: KafkaProducer, topic: str, n: int, *, ads: int = 10
     return expected
 
 
+@contextmanager
+def database_refuses(table: str, column: str, value: str) -> Iterator[None]:
+    """A rule the database enforces and the contract does not: rows with `column = value` fail."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT test_refuse CHECK ({column} <> %s) NOT VALID",
+                [value],
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} WHEN NEW.{column} = "
+                f"'{value}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refuse")
+            else:
+                cursor.execute("DROP TRIGGER test_refuse")
+
+
 def counted_per_ad() -> dict[str, int]:
     rows = AdMinuteCount.objects.values("ad_id").annotate(n=Sum("impressions"))
     return {row["ad_id"]: row["n"] for row in rows}
@@ -41,14 +69,33 @@ def processed() -> int:
 
 
 def wait_for_progress(proc: subprocess.Popen[bytes], at_least: int, timeout_s: float = 60) -> int:
+    """Wait until the ledger has moved `at_least` records; return how far it has moved."""
+    done = 0
+
+    def moved() -> bool:
+        nonlocal done
+        done = processed()
+        return done >= at_least
+
+    wait_for(moved, f"the consumer to record {at_least} events", proc=proc, timeout_s=timeout_s)
+    return done
+
+
+def wait_for(
+    evidence: Callable[[], bool],
+    what: str,
+    *,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout_s: float = 60,
+) -> None:
+    """Poll for `evidence` (a row, a counter, a log line); fail if `proc` exits meanwhile."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        done = processed()
-        if done >= at_least:
-            return done
-        assert proc.poll() is None, "the consumer exited early"
+        if evidence():
+            return
+        assert proc is None or proc.poll() is None, f"the consumer exited while waiting for {what}"
         time.sleep(0.05)
-    raise AssertionError(f"the consumer recorded fewer than {at_least} events in {timeout_s}s")
+    raise AssertionError(f"gave up after {timeout_s}s waiting for {what}")
 
 
 def assert_counted_exactly(expected: Counter[str], total: int) -> None:

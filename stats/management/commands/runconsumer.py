@@ -7,8 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from stats.consumer import ConsumerConfig, ImpressionConsumer, LedgerAheadOfTopic, stop_on_signals
-from stats.kafka_topics import BrokerUnavailable, ensure_topics
+from stats.consumer import (
+    BrokerFailure,
+    ConsumerConfig,
+    LedgerAheadOfTopic,
+    build_consumer,
+    stop_on_signals,
+)
+from stats.kafka_admin import BrokerUnavailable, ensure_topics
 from stats.models import PartitionOffset
 
 
@@ -53,16 +59,17 @@ class Command(BaseCommand):
                 f"missing topics {', '.join(missing)}: create them (the dead-letter topic too) "
                 "or run without --no-create-topic"
             )
-        consumer = ImpressionConsumer(
-            ConsumerConfig(
-                bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-                topic=options["topic"],
-                group=options["group"],
-                batch_size=options["batch_size"],
-                progress_interval=options["progress_interval"],
-                exit_when_idle=options["exit_when_idle"],
-            )
+        config = ConsumerConfig(
+            topic=options["topic"],
+            group=options["group"],
+            batch_size=options["batch_size"],
+            progress_interval=options["progress_interval"],
+            exit_when_idle=options["exit_when_idle"],
         )
+        try:
+            consumer = build_consumer(config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
+        except BrokerFailure as exc:
+            raise CommandError(f"could not join group {config.group}: {exc}") from exc
         with stop_on_signals(consumer):
             try:
                 code = consumer.run()

@@ -1,4 +1,4 @@
-"""SIGTERM/SIGINT handling for a long-running consumer."""
+"""Graceful shutdown on OS signals: SIGTERM/SIGINT stop the consumer after its batch."""
 
 from __future__ import annotations
 

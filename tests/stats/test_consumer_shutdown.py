@@ -1,4 +1,5 @@
-"""stop_on_signals: the first signal asks for a clean stop, a second one forces the exit."""
+"""Graceful shutdown (stats/consumer/shutdown.py): the first signal asks for a clean stop, a
+second one forces the exit."""
 
 from __future__ import annotations
 

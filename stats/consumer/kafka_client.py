@@ -1,0 +1,117 @@
+"""Kafka adapter: one kafka-python group member behind the core's `ConsumerClient` contract."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+
+from kafka import KafkaConsumer, OffsetAndMetadata
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.structs import TopicPartition
+
+from stats.consumer.ports import Polled
+from stats.consumer.rebalance_listener import RebalanceNotes
+from stats.consumer.records import BrokerFailure, Partition, Record
+
+OFFSET_LOOKUP_TIMEOUT_MS = 5000
+
+
+class NoLeaderForPartition(BrokerFailure):
+    """The broker knows no leader for a partition (yet), so it has no offsets to give."""
+
+
+class KafkaConsumerClient:
+    """Subscribes at construction, with auto-commit off; kafka-python's errors become
+    BrokerFailure. Records come back as `records.Record`, partitions as `records.Partition`."""
+
+    def __init__(
+        self, *, bootstrap_servers: Sequence[str], topic: str, group: str, max_records: int
+    ) -> None:
+        self._notes = RebalanceNotes()
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=list(bootstrap_servers),
+                group_id=group,
+                client_id=f"{group}-{socket.gethostname()}-{os.getpid()}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=max_records,
+                reconnect_backoff_max_ms=2000,  # back within seconds of a broker restart, not 30 s
+            )
+            self._consumer.subscribe([topic], listener=self._notes)
+        except KafkaError as exc:
+            raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
+
+    def poll(self, timeout_ms: int) -> Polled:
+        try:
+            fetched = self._consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as exc:
+            raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
+        assigned, revoked = self._notes.take()
+        return Polled(
+            records={_partition(tp): [_record(r) for r in rs] for tp, rs in fetched.items() if rs},
+            assigned=frozenset(map(_partition, assigned)),
+            revoked=frozenset(map(_partition, revoked)),
+        )
+
+    def assignment(self) -> set[Partition]:
+        return {_partition(tp) for tp in self._consumer.assignment() or ()}  # None mid-rebalance
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        try:
+            self._consumer.seek(_topic_partition(partition), offset)
+        except ValueError:  # "Unassigned partition": it moved on, and its next owner seeks it
+            pass
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        try:
+            self._consumer.commit(
+                {_topic_partition(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+            )
+        except KafkaError as exc:
+            raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
+
+    def beginning_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        return self._offsets(self._consumer.beginning_offsets, partitions)
+
+    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        return self._offsets(self._consumer.end_offsets, partitions)
+
+    def highwater(self, partition: Partition) -> int | None:
+        try:
+            high: int | None = self._consumer.highwater(_topic_partition(partition))
+        except KafkaError:  # revoked since the last poll
+            return None
+        return high
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)  # leaves the group at once
+
+    def _offsets(
+        self, lookup: Callable[..., dict[TopicPartition, int]], partitions: Sequence[Partition]
+    ) -> dict[Partition, int]:
+        """kafka-python leaves out partitions without a leader instead of raising: raise."""
+        wanted = {_topic_partition(p): p for p in partitions}
+        try:
+            found = lookup(list(wanted), timeout_ms=OFFSET_LOOKUP_TIMEOUT_MS)
+        except KafkaError as exc:
+            raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
+        missing = [str(p) for tp, p in wanted.items() if tp not in found]
+        if missing:
+            raise NoLeaderForPartition(f"no leader known for {', '.join(missing)}")
+        return {p: found[tp] for tp, p in wanted.items()}
+
+
+def _partition(tp: TopicPartition) -> Partition:
+    return Partition(tp.topic, tp.partition)
+
+
+def _topic_partition(partition: Partition) -> TopicPartition:
+    return TopicPartition(partition.topic, partition.index)
+
+
+def _record(r: ConsumerRecord) -> Record:
+    """kafka-python's ConsumerRecord as the core's Record."""
+    return Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.timestamp_type)

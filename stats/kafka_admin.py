@@ -1,0 +1,217 @@
+"""Kafka adapter for administration and the read side: create topics; read offsets, retained
+records and the consumer group's members (for the pipeline view).
+
+Only the Kafka adapters import `kafka`: this one, impressions.publisher and, in
+stats.consumer, kafka_client, rebalance_listener and dead_letters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not answer within the configured bound."""
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where records of `topic` that break the contract go."""
+    return f"{topic}.dlq"
+
+
+def _timeout_ms() -> int:
+    return int(settings.KAFKA_ADMIN_TIMEOUT_SECONDS * 1000)
+
+
+def ensure_topics(
+    *, topic: str, partitions: int, replication_factor: int, create: bool = True
+) -> list[str]:
+    """Create `topic` and its dead-letter topic when missing; return the names missing before.
+
+    With `create=False` only report them. An existing topic is left as it is (its partition
+    count is not changed).
+    Raises BrokerUnavailable when the broker does not answer.
+    """
+    wanted = [topic, dead_letter_topic(topic)]
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            client_id="stats-topic-admin",
+            bootstrap_timeout_ms=_timeout_ms(),
+            request_timeout_ms=_timeout_ms() * 3,
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailable(_unreachable(exc)) from exc
+    try:
+        missing = [name for name in wanted if name not in set(admin.list_topics())]
+        if not create:
+            return missing
+        created = []
+        for name in missing:
+            try:
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            name, num_partitions=partitions, replication_factor=replication_factor
+                        )
+                    ]
+                )
+                created.append(name)
+                logger.info("created topic %s with %d partitions", name, partitions)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our list and our create
+        return created
+    except KafkaError as exc:
+        raise BrokerUnavailable(_unreachable(exc)) from exc
+    finally:
+        admin.close()
+
+
+class _BrokerClients:
+    """Process-wide clients for the read side, kept between requests (connecting cost about
+    100 ms a request): a consumer without a group for offsets, an admin client for the group's
+    members. Rebuilt after an error, a fork, or a change of KAFKA_BOOTSTRAP_SERVERS."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reader: KafkaConsumer | None = None
+        self.admin: KafkaAdminClient | None = None
+        self.key: tuple[int, tuple[str, ...]] = (0, ())
+
+    def _check_key(self) -> list[str]:
+        key = (os.getpid(), tuple(settings.KAFKA_BOOTSTRAP_SERVERS))
+        if self.key != key:
+            self.drop()
+            self.key = key
+        return list(key[1])
+
+    def offsets_reader(self) -> KafkaConsumer:
+        servers = self._check_key()
+        if self.reader is None:
+            self.reader = KafkaConsumer(
+                bootstrap_servers=servers,
+                group_id=None,
+                enable_auto_commit=False,
+                client_id="stats-offset-reader",
+                bootstrap_timeout_ms=_timeout_ms(),
+                request_timeout_ms=_timeout_ms(),
+            )
+        return self.reader
+
+    def admin_client(self) -> KafkaAdminClient:
+        servers = self._check_key()
+        if self.admin is None:
+            self.admin = KafkaAdminClient(
+                bootstrap_servers=servers,
+                client_id="stats-group-reader",
+                bootstrap_timeout_ms=_timeout_ms(),
+                request_timeout_ms=_timeout_ms(),
+            )
+        return self.admin
+
+    def drop(self) -> None:
+        """Forget the clients (closing them only in the process that made them)."""
+        if self.key[0] == os.getpid():
+            for client in (self.reader, self.admin):
+                if client is not None:
+                    client.close()
+        self.reader = self.admin = None
+
+
+_clients = _BrokerClients()
+
+
+# A topic found missing is not asked for again for this long: kafka-python answers a missing
+# topic with a full metadata refresh (about 100 ms), which every pipeline request would pay.
+ABSENT_TOPIC_TTL_SECONDS = 10.0
+_absent_until: dict[str, float] = {}
+
+
+def _offsets(topic: str, *, beginning: bool = False) -> dict[int, int]:
+    if _absent_until.get(topic, 0.0) > time.monotonic():
+        return {}
+    reader = _clients.offsets_reader()
+    partitions = reader.partitions_for_topic(topic) or set()
+    if not partitions:
+        _absent_until[topic] = time.monotonic() + ABSENT_TOPIC_TTL_SECONDS
+        return {}
+    wanted = [TopicPartition(topic, p) for p in partitions]
+    lookup = reader.beginning_offsets if beginning else reader.end_offsets
+    found = lookup(wanted, timeout_ms=_timeout_ms())
+    try:
+        return {tp.partition: found[tp] for tp in wanted}
+    except KeyError as missing:  # kafka-python leaves out partitions that have no leader
+        raise BrokerUnavailable(f"no leader known for {missing} of {topic}") from None
+
+
+def end_offsets(topic: str) -> dict[int, int]:
+    """Partition -> end offset (the next record's offset); {} when the topic is absent.
+
+    Raises BrokerUnavailable when the broker does not answer within KAFKA_ADMIN_TIMEOUT_SECONDS.
+    """
+    with _clients.lock:
+        try:
+            return _offsets(topic)
+        except KafkaError as exc:
+            _clients.drop()
+            raise BrokerUnavailable(_unreachable(exc)) from exc
+
+
+def retained_records(topic: str) -> int:
+    """How many records `topic` holds now (end minus first retained offset, all partitions);
+    0 when it does not exist. Raises BrokerUnavailable."""
+    with _clients.lock:
+        try:
+            ends = _offsets(topic)
+            firsts = _offsets(topic, beginning=True) if ends else {}
+        except KafkaError as exc:
+            _clients.drop()
+            raise BrokerUnavailable(_unreachable(exc)) from exc
+    return sum(end - firsts.get(partition, 0) for partition, end in ends.items())
+
+
+def group_members(group: str, topic: str) -> list[dict[str, Any]]:
+    """The group's current members: client id, host and the partitions of `topic` each owns.
+    Raises BrokerUnavailable."""
+    with _clients.lock:
+        try:
+            described = _clients.admin_client().describe_groups([group]).get(group, {})
+        except KafkaError as exc:
+            _clients.drop()
+            raise BrokerUnavailable(_unreachable(exc)) from exc
+    members = []
+    for member in described.get("members") or []:
+        assignment = member.get("member_assignment") or {}
+        owned = [
+            partition
+            for assigned in (assignment.get("assigned_partitions") or [])
+            if isinstance(assigned, dict) and assigned.get("topic") == topic
+            for partition in assigned.get("partitions") or []
+        ]
+        members.append(
+            {
+                "client_id": member.get("client_id", ""),
+                "host": member.get("client_host", ""),
+                "partitions": sorted(owned),
+            }
+        )
+    return sorted(members, key=lambda m: (m["partitions"][:1] or [-1], m["client_id"]))
+
+
+def _unreachable(exc: Exception) -> str:
+    servers = ",".join(settings.KAFKA_BOOTSTRAP_SERVERS)
+    return (
+        f"Kafka at {servers} did not answer ({exc.__class__.__name__}: {exc}); start it with "
+        f"`scripts/kafka-local start` or set KAFKA_BOOTSTRAP_SERVERS"
+    )

@@ -1,0 +1,361 @@
+"""The consumer core against the in-memory broker: rebalances, rewinds, jumps back, idleness and
+dead letters, in milliseconds. The same semantics run against Kafka in test_consumer_failures.py
+and test_consumer_safeguards.py."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.db import OperationalError
+
+from impressions.contract import AdImpressionEvent, encode_event
+from impressions.models import Impression
+from stats.consumer import ConsumerConfig, ImpressionConsumer, LedgerAheadOfTopic
+from stats.consumer.records import Record
+from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters
+from stats.models import PartitionOffset
+from stats.selectors import stored_offsets
+from stats.services import OffsetUpdate, record_impressions
+from tests.stats.topic_data import database_refuses
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+POISON = b"{not json"
+
+
+class InMemoryStore:
+    """The database in memory, with record_impressions' contract: all or nothing, each event
+    id once, a ledger that never moves back. `failures` makes the next calls fail."""
+
+    def __init__(self) -> None:
+        self.events: dict[uuid.UUID, AdImpressionEvent] = {}
+        self.ledger: dict[int, int] = {}
+        self.duplicates = 0  # events offered again after they were stored
+        self.failures = 0
+        self.ledger_failures = 0
+        self.while_recording: Callable[[], None] | None = None  # runs once, mid-transaction
+
+    def record(
+        self, *, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()
+    ) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        if self.while_recording is not None:
+            hook, self.while_recording = self.while_recording, None
+            hook()
+        new = {e.event_id: e for e in reversed(events) if e.event_id not in self.events}
+        self.duplicates += len({e.event_id for e in events}) - len(new)
+        self.events.update(new)
+        for o in offsets:
+            self.ledger[o.partition] = max(self.ledger.get(o.partition, 0), o.next_offset)
+        return len(new)
+
+    def read_ledger(self) -> dict[int, int]:
+        if self.ledger_failures:
+            self.ledger_failures -= 1
+            raise OperationalError("could not connect to server")
+        return dict(self.ledger)
+
+
+@pytest.fixture
+def broker() -> InMemoryBroker:
+    return InMemoryBroker("t", partitions=3)
+
+
+@pytest.fixture
+def store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+@pytest.fixture
+def sink() -> InMemoryDeadLetters:
+    return InMemoryDeadLetters()
+
+
+def member(
+    broker: InMemoryBroker,
+    store: InMemoryStore,
+    sink: InMemoryDeadLetters,
+    *,
+    recorder: Any = None,
+    ledger: Any = None,
+    **config: Any,
+) -> ImpressionConsumer:
+    settings = {"exit_when_idle": 2.0, "retry_pause": 0.0, "batch_size": 1000} | config
+    cfg = ConsumerConfig(topic=broker.topic, group="g", **settings)
+    return ImpressionConsumer(
+        cfg,
+        client=broker.member(max_records=cfg.batch_size),
+        recorder=recorder or store.record,
+        ledger=ledger or store.read_ledger,
+        dead_letters=sink,
+        clock=broker.clock,
+    )
+
+
+def produce(broker: InMemoryBroker, per_partition: int, user: str = "u") -> list[AdImpressionEvent]:
+    events = []
+    for index in range(len(broker.logs)):
+        for _ in range(per_partition):
+            event = AdImpressionEvent(1, uuid.uuid4(), f"ad-{index}", user, T0)
+            broker.produce(index, encode_event(event))
+            events.append(event)
+    return events
+
+
+def run_until_exit(*loops: ImpressionConsumer, max_steps: int = 2000) -> list[int]:
+    """Step every loop in turn until each has exited; their exit codes."""
+    codes: dict[int, int] = {}
+    for _ in range(max_steps):
+        for i, loop in enumerate(loops):
+            if i not in codes and (code := loop.step()) is not None:
+                codes[i] = code
+                loop.close()
+        if len(codes) == len(loops):
+            return [codes[i] for i in range(len(loops))]
+    raise AssertionError(f"still running after {max_steps} steps")
+
+
+def test_every_event_is_recorded_once_and_the_ledger_reaches_the_end(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    events = produce(broker, 40)
+    poison = broker.produce(1, POISON)
+    assert run_until_exit(member(broker, store, sink, batch_size=25)) == [0]
+    assert set(store.events) == {e.event_id for e in events}
+    assert store.duplicates == 0
+    assert store.ledger == {0: 40, 1: 41, 2: 40}
+    assert [letter.record for letter in sink.sent] == [poison]
+    assert sink.closed
+
+
+def test_a_rebalance_in_the_middle_of_a_batch_loses_and_doubles_nothing(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    first = member(broker, store, sink)
+    events = produce(broker, 30)
+    second: list[ImpressionConsumer] = []
+    # A second member joins while the first records its batch of all three partitions: the
+    # first's commit to the broker then fails, and both members see the group rebalance.
+    store.while_recording = lambda: second.append(member(broker, store, sink))
+    while not second:
+        assert first.step() is None
+    events += produce(broker, 30)  # 30 more per partition, after the rebalance
+
+    assert run_until_exit(first, second[0]) == [0, 0]
+    assert set(store.events) == {e.event_id for e in events}
+    assert store.duplicates == 0  # records fetched before the seek to the ledger were dropped
+    assert store.ledger == {0: 60, 1: 60, 2: 60}
+    assert first.totals.recorded == 90 + 60  # its batch, then its two partitions' new events
+    assert second[0].totals.recorded == 30  # partition 1's new events
+
+
+def test_a_database_failure_rewinds_and_the_retry_records_the_batch_once(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    loop = member(broker, store, sink, batch_size=10)
+    events = produce(broker, 20)
+    store.failures = 3  # three batches in a row fail before any commits
+    assert run_until_exit(loop) == [0]
+    assert set(store.events) == {e.event_id for e in events}  # nothing skipped past
+    assert store.duplicates == 0
+    assert store.ledger == {0: 20, 1: 20, 2: 20}
+
+
+def test_dead_letters_are_sent_before_the_transaction_and_once_across_retries(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    loop = member(broker, store, sink)
+    good = produce(broker, 5)
+    poison = [broker.produce(0, POISON), broker.produce(2, None)]
+    sink.failures = 1  # the dead-letter topic does not acknowledge: nothing may be recorded
+    while not loop.totals.batches and not store.events and sink.failures:
+        loop.step()
+    assert store.events == {} and store.ledger == {}
+    store.failures = 2  # then the database fails twice: the batch comes back twice
+
+    assert run_until_exit(loop) == [0]
+    assert [letter.record for letter in sink.sent] == poison  # acked once, not once per retry
+    assert [letter.reason.split(":")[0] for letter in sink.sent] == [
+        "not valid JSON",
+        "record has no value",
+    ]
+    assert set(store.events) == {e.event_id for e in good}
+    assert store.ledger == {0: 6, 1: 5, 2: 6}
+
+
+def test_a_rebalance_forgets_the_dead_letters_of_revoked_partitions(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    first = member(broker, store, sink)
+    poison = broker.produce(1, POISON)
+    produce(broker, 3)
+    store.failures = 1
+    while not sink.sent:
+        first.step()  # the poison is acked, then the database fails: a retry is due
+    assert first.positions.not_yet_dead_lettered([poison]) == []
+    second = member(broker, store, sink)  # partition 1 moves to the second member
+
+    assert run_until_exit(first, second) == [0, 0]
+    assert first.positions.not_yet_dead_lettered([poison]) == [poison]  # nothing left behind
+    # Dead letters are at-least-once across members: the new owner sends it again.
+    assert [letter.record for letter in sink.sent] == [poison, poison]
+    assert store.ledger == {0: 3, 1: 4, 2: 3}
+
+
+def test_records_fetched_before_the_seek_to_the_ledger_are_dropped(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    earlier = produce(broker, 5)
+    store.record(  # a previous run recorded these, but its commit to the broker was lost
+        events=earlier,
+        offsets=[OffsetUpdate("g", "t", index, 5) for index in range(3)],
+    )
+    later = produce(broker, 5)
+    assert run_until_exit(member(broker, store, sink)) == [0]
+    assert store.duplicates == 0  # resumed at the ledger, not at the broker's offset 0
+    assert set(store.events) == {e.event_id for e in earlier + later}
+    assert broker.committed == {p: 10 for p in broker.logs}
+
+
+def test_a_log_that_jumps_back_below_the_ledger_stops_the_consumer(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    loop = member(broker, store, sink)
+    produce(broker, 10)
+    while store.ledger.get(0) != 10:
+        loop.step()
+    broker.recreate(0)  # the topic was recreated under the running consumer
+    fresh = AdImpressionEvent(1, uuid.uuid4(), "ad-0", "u", T0)
+    broker.produce(0, encode_event(fresh))
+    with pytest.raises(LedgerAheadOfTopic, match=r"t\[0\] jumped back to offset 0 below .* 10"):
+        for _ in range(100):
+            loop.step()
+    assert store.ledger[0] == 10 and fresh.event_id not in store.events
+
+
+def test_a_ledger_ahead_of_the_topic_stops_the_consumer_before_it_reads(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    store.ledger = {0: 50}
+    produce(broker, 3)
+    with pytest.raises(LedgerAheadOfTopic, match=r"up to offset 50 but the topic ends at 3"):
+        member(broker, store, sink).run()
+    assert store.ledger == {0: 50} and store.events == {}
+    assert sink.closed  # run() closed what it was given
+
+
+def test_idle_exit_waits_until_caught_up(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    loop = member(broker, store, sink, exit_when_idle=1.0)
+    produce(broker, 5)
+    store.ledger_failures = 10**6  # the ledger cannot be read: no partition is seeked
+    for _ in range(200):  # 100 s of empty polls, far past exit_when_idle
+        assert loop.step() is None
+    assert broker.clock.now > 50 and store.events == {}
+
+    store.ledger_failures = 0
+    while store.ledger != {0: 5, 1: 5, 2: 5}:
+        assert loop.step() is None
+    broker.offsets_unavailable = True  # caught up, but the broker cannot confirm it
+    for _ in range(200):
+        assert loop.step() is None
+    broker.offsets_unavailable = False
+    assert run_until_exit(loop) == [0]
+
+
+def test_a_member_without_partitions_gives_up_after_the_wait_for_assignment(
+    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+) -> None:
+    busy = [member(broker, store, sink) for _ in range(3)]
+    spare = member(broker, store, sink, exit_when_idle=1.0, max_wait_for_assignment=5.0)
+    assert spare.step() is None and not broker.members[-1].owned
+    assert run_until_exit(spare) == [1]
+    assert broker.clock.now >= 6.0
+    for loop in busy:
+        loop.close()
+
+
+def test_idleness_is_logged_once_then_rarely_while_progress_is_logged_every_interval(
+    broker: InMemoryBroker,
+    store: InMemoryStore,
+    sink: InMemoryDeadLetters,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = member(broker, store, sink, exit_when_idle=None, progress_interval=10.0)
+    caplog.set_level(logging.INFO, logger="stats.consumer.progress")
+    for _ in range(6):  # events flow for a minute: a batch every 10 s
+        produce(broker, 1)
+        for _ in range(20):
+            loop.step()
+    flowing = progress_lines(caplog)
+    caplog.clear()
+    while broker.clock.now < 60 + 20 * 60:  # then nothing for 20 minutes
+        loop.step()
+    idle = progress_lines(caplog)
+
+    assert len(flowing) >= 5 and all("lag 0" in m and "totals: " in m for m in flowing)
+    assert sum(m.startswith("idle: no records since ") for m in idle) == len(idle)
+    assert 4 <= len(idle) <= 5  # one at once, then every 5 minutes (not 120 lines)
+    loop.close()
+
+
+def progress_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "stats.consumer.progress"]
+
+
+@pytest.mark.django_db
+def test_the_database_refusing_one_event_dead_letters_it_and_records_the_rest(
+    broker: InMemoryBroker, sink: InMemoryDeadLetters
+) -> None:
+    good = produce(broker, 4)
+    refused = AdImpressionEvent(1, uuid.uuid4(), "ad-1", "refused-by-db", T0)
+    refused_record = broker.produce(1, encode_event(refused))
+    good += produce(broker, 2)
+    loop = database_member(broker, sink)
+    with database_refuses(Impression._meta.db_table, "user_id", "refused-by-db"):
+        assert run_until_exit(loop) == [0]
+    assert set(Impression.objects.values_list("event_id", flat=True)) == {e.event_id for e in good}
+    assert [letter.record for letter in sink.sent] == [refused_record]
+    assert sink.sent[0].reason.startswith("database refused")
+    assert stored_offsets(consumer_group="g", topic="t") == {0: 6, 1: 7, 2: 6}
+
+
+@pytest.mark.django_db
+def test_a_refusal_of_the_ledger_itself_is_retried_and_dead_letters_no_valid_event(
+    broker: InMemoryBroker, sink: InMemoryDeadLetters
+) -> None:
+    good = produce(broker, 3)
+    poison = broker.produce(2, POISON)  # the control: this one must be dead-lettered, once
+    loop = database_member(broker, sink)
+    with database_refuses(PartitionOffset._meta.db_table, "topic", "t"):
+        for _ in range(10):
+            loop.step()
+        assert [letter.record for letter in sink.sent] == [poison]
+        assert not Impression.objects.exists()
+    assert run_until_exit(loop) == [0]
+    assert [letter.record for letter in sink.sent] == [poison]
+    assert Impression.objects.count() == len(good)
+    assert stored_offsets(consumer_group="g", topic="t") == {0: 3, 1: 3, 2: 4}
+
+
+def database_member(broker: InMemoryBroker, sink: InMemoryDeadLetters) -> ImpressionConsumer:
+    """A member recording through record_impressions into the test database."""
+    return member(
+        broker,
+        InMemoryStore(),
+        sink,
+        recorder=record_impressions,
+        ledger=lambda: stored_offsets(consumer_group="g", topic="t"),
+    )
+
+
+def test_records_are_typed_values() -> None:
+    record = Record("t", 1, 7, b"k", b"v")
+    assert str(record) == "t[1]@7" and str(record.source) == "t[1]"
