@@ -5,6 +5,9 @@ Every variable is listed in README.md. The embedded default is SQLite plus a loc
 """
 
 import os
+import re
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -52,10 +55,49 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """A header name such as `X-Forwarded-Proto` that says `https`, as Django's META key pair."""
+    header = env_str(name, "").strip()
+    if not header:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ImproperlyConfigured(
+            f"{name} must be a header name such as X-Forwarded-Proto, got {header!r}"
+        )
+    return ("HTTP_" + header.upper().replace("-", "_"), "https")
+
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "insecure-local-development-key-set-SECRET_KEY-in-production")
+# With DEBUG off there is no default key: a key written in this file would let anyone forge
+# sessions, CSRF tokens and password-reset links. Only DEBUG (`make run`) falls back to one. The
+# django-stubs mypy plugin imports these settings to read INSTALLED_APPS; it serves and signs
+# nothing, so it needs no key either.
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY.strip():
+    if not DEBUG and "mypy_django_plugin" not in sys.modules:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set and DEBUG is off. Set SECRET_KEY to a long random value that "
+            "you keep secret and the same in every process, e.g. the output of "
+            '`python -c "import secrets; print(secrets.token_urlsafe(50))"`; '
+            "or set DEBUG=1 (local development only)."
+        )
+    SECRET_KEY = "insecure-development-key-used-only-with-DEBUG-on"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# HTTPS. All off by default, so that `make run` and docker-compose.yml work over plain HTTP;
+# README "Production settings" lists what to set behind TLS (then `check --deploy` is clean).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The health check answers over plain HTTP too, so a probe inside the network needs no TLS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# Behind a proxy that terminates TLS: the header it sets to `https` (e.g. X-Forwarded-Proto). The
+# proxy must overwrite a client's own copy of it. Empty = the connection's own scheme.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
 
 INSTALLED_APPS = [
     # stats first so its admin/index.html (a link to the dashboard) overrides the admin's own.
@@ -68,11 +110,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",  # the login throttle (see AXES_* below)
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_URL (no CDN)
     "impressions",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A Content-Type header Django cannot parse is a 400 here, not a 500 (adsite/middleware.py).
+    "adsite.middleware.RejectUnparsableContentTypeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -80,7 +127,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts only from this site, so no page runs inline or
+# foreign script; nothing loads from another origin. Styles may be inline (the admin and
+# Swagger UI use style attributes), and images may be data: URLs (Swagger UI's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "adsite.urls"
 WSGI_APPLICATION = "adsite.wsgi.application"
@@ -152,6 +219,38 @@ INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_THROTTLE_RATE = env_str("INGEST_THROTTLE_RATE", "100/second") or None
 INGEST_RETRY_AFTER_SECONDS = env_int("INGEST_RETRY_AFTER_SECONDS", 5)
 
+# The cache holds the ingest throttle's per-client history (nothing else uses it). It is a table
+# in the database, so every gunicorn worker, every host and `runserver` share one history per
+# client, and INGEST_THROTTLE_RATE holds for the client as a whole, not per process.
+# impressions/migrations/0003_cache_table creates the table, so every `migrate` does.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+        # About one row per client seen within the throttle's period; past this many rows, a
+        # write deletes the expired ones (and, if still too many, a third of the rest).
+        "OPTIONS": {"MAX_ENTRIES": 10000},
+    }
+}
+
+# Login throttle (django-axes) on every password login: the admin's and the browsable API's
+# (/api/auth/login/). LOGIN_FAILURE_LIMIT failed logins for one username from one client address
+# (resolved as for the ingest throttle, see TRUSTED_PROXIES) within LOGIN_LOCKOUT_MINUTES lock that
+# pair out for LOGIN_LOCKOUT_MINUTES after the last attempt: 429, even with the right password.
+# A successful login clears the count. Attempts are rows in the database (shared by every
+# process); `manage.py axes_reset` lifts all lockouts.
+AUTHENTICATION_BACKENDS = [
+    "impressions.throttling.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be at least 1")
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "impressions.throttling.client_address"
+AXES_RESET_ON_SUCCESS = True
+
 # Raw impressions older than this many days may be pruned (manage.py pruneimpressions).
 RAW_IMPRESSION_RETENTION_DAYS = env_int("RAW_IMPRESSION_RETENTION_DAYS", 30)
 
@@ -166,6 +265,26 @@ REST_FRAMEWORK = {
     # How many proxies in front of the web server append to X-Forwarded-For; 0 = use the
     # client address itself, so a client cannot dodge the ingest throttle with a made-up header.
     "NUM_PROXIES": env_int("TRUSTED_PROXIES", 0),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/), both public; the UI's files come
+# from drf-spectacular-sidecar under STATIC_URL, so the docs load nothing from other hosts.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Ad-impression statistics API",
+    "DESCRIPTION": (
+        "Ingest ad impressions (to-be: published to Kafka; as-is: written to the database in "
+        "the request) and read per-ad statistics. The ingest endpoints are public and "
+        "throttled; the statistics endpoints need `Authorization: Token <key>` or an admin "
+        "session (anonymous requests get 401)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl null: no badge fetched from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 LOGGING = {

@@ -6,7 +6,9 @@ from typing import Any
 
 import msgspec
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
@@ -20,7 +22,16 @@ from impressions.contract import (
     TooManyEvents,
     events_from_payload,
 )
-from impressions.parsers import LimitedJSONParser, PayloadTooLarge
+from impressions.openapi import (
+    INGEST_ERRORS,
+    INGEST_TAG,
+    PUBLISH_UNAVAILABLE,
+    PUBLISHED,
+    RECORDED,
+    RETRY_AFTER_HEADERS,
+    ImpressionBatch,
+)
+from impressions.parsers import IngestRequest, LimitedJSONParser, PayloadTooLarge
 from impressions.publisher import PublishUnavailable, publish_events
 from impressions.throttling import IngestRateThrottle
 from stats.services import record_impressions
@@ -45,6 +56,16 @@ class _IngestApi(APIView):
     throttle_classes = [IngestRateThrottle]
     parser_classes = [LimitedJSONParser]
 
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        """As DRF's, but the body reaches the parser even without a Content-Length (chunked)."""
+        return IngestRequest(
+            request,
+            parsers=self.get_parsers(),
+            authenticators=self.get_authenticators(),
+            negotiator=self.get_content_negotiator(),
+            parser_context=self.get_parser_context(request),
+        )
+
     def validated_events(self, request: Request) -> list[AdImpressionEvent]:
         try:
             return events_from_payload(
@@ -63,6 +84,19 @@ def _accepted(events: list[AdImpressionEvent], **extra: Any) -> dict[str, Any]:
 class ImpressionCreateApi(_IngestApi):
     """To-be: 202 once the broker has acknowledged every event; 503 + Retry-After otherwise."""
 
+    @extend_schema(
+        operation_id="impressions_publish",
+        tags=[INGEST_TAG],
+        summary="Report impressions (to-be: published to Kafka)",
+        description=(
+            "Validates every event, publishes them to the impressions topic (key `ad_id`) and "
+            "answers 202 once the broker has acknowledged all of them. Public: no "
+            "authentication, but throttled and size-limited."
+        ),
+        request=ImpressionBatch,
+        responses={202: PUBLISHED, **INGEST_ERRORS, 503: PUBLISH_UNAVAILABLE},
+        parameters=RETRY_AFTER_HEADERS,
+    )
     def post(self, request: Request) -> Response:
         events = self.validated_events(request)
         try:
@@ -86,6 +120,19 @@ class ImpressionCreateApi(_IngestApi):
 class ImpressionSyncCreateApi(_IngestApi):
     """As-is: record in the database inside the request, 201 after the commit."""
 
+    @extend_schema(
+        operation_id="impressions_record",
+        tags=[INGEST_TAG],
+        summary="Report impressions (as-is: written to the database in the request)",
+        description=(
+            "The same body and validation as the to-be path, but the events are recorded in the "
+            "database inside the request; 201 after the commit. Public: no authentication, but "
+            "throttled and size-limited."
+        ),
+        request=ImpressionBatch,
+        responses={201: RECORDED, **INGEST_ERRORS},
+        parameters=RETRY_AFTER_HEADERS,
+    )
     def post(self, request: Request) -> Response:
         events = self.validated_events(request)
         recorded = record_impressions(events=events)

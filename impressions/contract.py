@@ -3,8 +3,9 @@
 Both the publisher and the consumer use this module, and it imports neither Django nor Kafka.
 The JSON Schema file `impressions/schema/ad_impression_event.v1.json` is generated from
 `AdImpressionEvent` (`python -m impressions.contract > impressions/schema/...`); a test keeps the
-two in agreement. Rules that JSON Schema cannot express (no timestamp more than five minutes in the
-future, no trailing newline in an id) are checked by `check_event`.
+two in agreement. Rules that JSON Schema cannot express (a timestamp from EARLIEST_TIMESTAMP up to
+LATEST_TIMESTAMP and no more than five minutes in the future, no trailing newline in an id) are
+checked by `check_event`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ import msgspec
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+# The range of event times, the same as the stats API's: [EARLIEST_TIMESTAMP, LATEST_TIMESTAMP).
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=UTC)
+TIMESTAMP_OUT_OF_RANGE = (
+    f"timestamp is out of range ({EARLIEST_TIMESTAMP:%Y-%m-%d} to {LATEST_TIMESTAMP:%Y-%m-%d} UTC)"
+)
 AD_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 _AD_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
@@ -27,7 +34,18 @@ AdId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=AD_ID_PA
 # Any text but NUL, which PostgreSQL cannot store in a text column.
 USER_ID_PATTERN = r"^[^\u0000]+$"
 UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=USER_ID_PATTERN)]
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+AwareDatetime = Annotated[
+    datetime,
+    msgspec.Meta(
+        tz=True,
+        description=(
+            "Event time with a zone (UTC on the topic). Also checked by the code, not by this "
+            f"schema: from {EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ} (inclusive) to "
+            f"{LATEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ} (exclusive), "
+            "and at most 5 minutes in the future."
+        ),
+    ),
+]
 
 
 class AdImpressionEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -97,6 +115,8 @@ def check_event(event: AdImpressionEvent, *, now: datetime) -> AdImpressionEvent
     """Apply the rules JSON Schema cannot express; return the event or raise ContractError."""
     if _AD_ID_RE.fullmatch(event.ad_id) is None:
         raise ContractError("ad_id must be 1-64 characters of [A-Za-z0-9_.:-]", field="ad_id")
+    if not EARLIEST_TIMESTAMP <= event.timestamp < LATEST_TIMESTAMP:
+        raise ContractError(TIMESTAMP_OUT_OF_RANGE, field="timestamp")
     if event.timestamp > now + MAX_FUTURE_SKEW:
         raise ContractError("timestamp is more than 5 minutes in the future", field="timestamp")
     return event
@@ -124,7 +144,7 @@ def _in_utc(moment: datetime) -> datetime:
     try:
         return moment.astimezone(UTC)
     except (OverflowError, ValueError):  # e.g. 0001-01-01T00:30:00+01:00 is before year 1 in UTC
-        raise ContractError("timestamp is out of range", field="timestamp") from None
+        raise ContractError(TIMESTAMP_OUT_OF_RANGE, field="timestamp") from None
 
 
 class TooManyEvents(ValueError):
@@ -178,6 +198,8 @@ def decode_event(value: bytes | None, *, now: datetime) -> AdImpressionEvent:
         raise _contract_error(exc) from None
     except msgspec.DecodeError as exc:
         raise ContractError(f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec's offset is within the string, not the value
+        raise ContractError(f"not valid UTF-8: {exc.reason}") from None
     if event.timestamp.utcoffset() != timedelta(0):
         event = msgspec.structs.replace(event, timestamp=_in_utc(event.timestamp))
     return check_event(event, now=now)

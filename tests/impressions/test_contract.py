@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 
 from impressions.contract import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
     AdImpressionEvent,
     ContractError,
     TooManyEvents,
@@ -46,6 +49,8 @@ def valid(**changes: Any) -> dict[str, Any]:
         {"user_id": "user with spaces and / slashes"},
         {"timestamp": "2026-11-25T13:04:59+01:00"},  # 4m59s ahead: within the allowed skew
         {"timestamp": "2020-01-01T00:00:00.123456+00:00"},  # old events are fine (late arrivals)
+        {"timestamp": "1970-01-01T00:00:00Z"},  # the first instant of the range
+        {"timestamp": "1970-01-01T01:00:00+01:00"},  # the same instant
         {"schema_version": 1},
     ],
 )
@@ -69,6 +74,9 @@ def test_accepts_valid_events(changes: dict[str, Any]) -> None:
         ({"user_id": ["u"]}, "user_id"),
         ({"user_id": "nul\x00inside"}, "user_id"),  # PostgreSQL text cannot hold NUL
         ({"timestamp": "0001-01-01T00:30:00+01:00"}, "timestamp"),  # before year 1 in UTC
+        ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp"),  # before 1970
+        ({"timestamp": "1969-12-31T23:59:59.999999Z"}, "timestamp"),
+        ({"timestamp": "1970-01-01T00:59:59+01:00"}, "timestamp"),  # 1969 in UTC
         ({"event_id": "not-a-uuid"}, "event_id"),
         ({"event_id": 12}, "event_id"),
         ({"timestamp": "2026-11-25T11:00:00"}, "timestamp"),  # no zone
@@ -179,3 +187,35 @@ def test_any_zone_is_accepted_and_compared_in_utc() -> None:
     tz = timezone(timedelta(hours=-8))
     ahead = (NOW + timedelta(minutes=4)).astimezone(tz).isoformat()
     assert event_from_input(valid(timestamp=ahead), now=NOW).timestamp == NOW + timedelta(minutes=4)
+
+
+def test_timestamp_range_is_the_stats_apis() -> None:
+    assert EARLIEST_TIMESTAMP == datetime(1970, 1, 1, tzinfo=UTC)
+    assert LATEST_TIMESTAMP == datetime(9000, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        EARLIEST_TIMESTAMP - timedelta(microseconds=1),
+        LATEST_TIMESTAMP,
+        datetime(9999, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_timestamps_out_of_range_are_refused_by_api_and_consumer(moment: datetime) -> None:
+    message = "timestamp is out of range (1970-01-01 to 9000-01-01 UTC)"
+    far_future = datetime(9999, 12, 31, tzinfo=UTC)  # so that only the range rule applies
+    with pytest.raises(ContractError, match=re.escape(message)) as api:
+        event_from_input(valid(timestamp=moment.isoformat()), now=far_future)
+    assert api.value.field == "timestamp"
+    wire = encode_event(AdImpressionEvent(1, uuid.uuid4(), "ad", "u", moment))
+    with pytest.raises(ContractError) as consumer:
+        decode_event(wire, now=far_future)
+    assert consumer.value.reason() == f"timestamp: {message}"
+
+
+def test_decode_rejects_invalid_utf8_as_a_contract_error() -> None:
+    wire = encode_event(AdImpressionEvent(1, uuid.uuid4(), "ad", "u-\u00e9", NOW))
+    broken = wire.replace("é".encode(), b"\xc3\x28")
+    with pytest.raises(ContractError, match="not valid UTF-8"):
+        decode_event(broken, now=NOW)

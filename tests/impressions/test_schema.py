@@ -74,3 +74,12 @@ def test_schema_and_decoder_agree(record: dict[str, object]) -> None:
 def test_encoded_events_validate_against_the_schema() -> None:
     event = AdImpressionEvent(1, uuid.uuid4(), "ad-9", "u-9", NOW)
     jsonschema.validate(json.loads(encode_event(event)), json.loads(SCHEMA_FILE.read_text()))
+
+
+def test_schema_says_what_the_code_checks_beyond_it() -> None:
+    timestamp = json.loads(SCHEMA_FILE.read_text())["$defs"]["AdImpressionEvent"]["properties"][
+        "timestamp"
+    ]
+    assert "1970-01-01T00:00:00Z (inclusive)" in timestamp["description"]
+    assert "9000-01-01T00:00:00Z (exclusive)" in timestamp["description"]
+    assert "5 minutes in the future" in timestamp["description"]
