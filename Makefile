@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv broker postgres bench bench-read clean
+.PHONY: run test lint venv broker postgres browser nginx bench bench-read clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,15 @@ broker:
 postgres:
 	@scripts/postgres-local ensure >/dev/null
 
+# Debian's chromium + chromedriver for tests/browser (apt-get when missing; root or sudo).
+browser:
+	@scripts/browser-local ensure >/dev/null
+
+# Debian's nginx for tests/test_slow_clients.py (apt-get when missing; root or sudo). The
+# system's nginx service is never enabled or used.
+nginx:
+	@scripts/prod-local ensure >/dev/null
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -35,14 +44,25 @@ TEST_BROKER_ENV = KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TE
 	KAFKA_LOCAL_DIR=$(KAFKA_TEST_DIR) KAFKA_LOCAL_REUSE_FOREIGN=0 \
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_TEST_PORT)
 
+# The tests of everything make run's SQLite touches: recording, ingest (both paths, the pixel),
+# reads, dashboard, and the as-is/to-be parity through the real broker. The consumer's failure
+# tests (kill -9, PostgreSQL restarts) stay PostgreSQL-only.
+SQLITE_TESTS ?= tests/impressions tests/stats/test_pipeline.py tests/stats/test_recording.py \
+	tests/stats/test_rollups.py tests/stats/test_read_side.py tests/stats/test_dashboard.py \
+	tests/stats/test_read_queries.py tests/stats/test_bucketing.py
+
 # The whole suite against the test broker and a real PostgreSQL (both installed/started if
 # missing); pytest-django creates and drops the database test_<PG_DB>.
-test: venv lint postgres
+test: venv lint postgres browser nginx
 	@$(TEST_BROKER_ENV) scripts/kafka-local start || { echo "make test: could not start its own \
 	broker on 127.0.0.1:$(KAFKA_TEST_PORT); if the port is taken (e.g. by another checkout's make \
 	test), choose free ones: make test KAFKA_TEST_PORT=29092 KAFKA_TEST_CONTROLLER_PORT=29093" >&2; \
 	exit 1; }
-	$(TEST_BROKER_ENV) DATABASE_URL="$$(scripts/postgres-local url)" $(PY) -m pytest $(PYTEST_ARGS)
+	set -a && eval "$$(scripts/browser-local paths)" && set +a && \
+	$(TEST_BROKER_ENV) SE_OFFLINE=true DATABASE_URL="$$(scripts/postgres-local url)" \
+	$(PY) -m pytest $(PYTEST_ARGS)
+	@echo "make test: second pass on SQLite, make run's default database engine (test file .local/test-db.sqlite3)"
+	$(TEST_BROKER_ENV) DATABASE_URL= $(PY) -m pytest $(SQLITE_TESTS) $(PYTEST_ARGS)
 
 # SQLite + local broker + web server + one consumer; Ctrl+C stops what it started.
 run: venv

@@ -1,18 +1,36 @@
 """Root URLs: the landing page, the ingest and stats APIs, the admin with its dashboard."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from adsite.views import healthz, landing
-from stats.admin_dashboard import dashboard_view
+from impressions.demo import demo
+from impressions.pixel import pixel
+from stats.dashboard.views import ad_dashboard_view, dashboard_view
 
 urlpatterns = [
     path("", landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on every page; a 404 there is a console error.
+    path("favicon.ico", RedirectView.as_view(url=static("stats/favicon.svg"), permanent=True)),
+    path("demo/", demo, name="demo"),
+    path("i.gif", pixel, name="pixel"),
     path("api/impressions/", include("impressions.urls")),
     path("api/stats/", include("stats.urls")),
     # Log-in and log-out for the browsable API (the stats API accepts the session).
     path("api/auth/", include("rest_framework.urls")),
+    # OpenAPI 3 schema and Swagger UI, public. The split view serves Swagger UI's start-up
+    # script as a file (/api/docs/?script=), so the page runs under CSP script-src 'self'.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="stats-dashboard"),
+    path(
+        "admin/dashboard/ads/<str:ad_id>/",
+        admin.site.admin_view(ad_dashboard_view),
+        name="stats-ad-dashboard",
+    ),
     path("admin/", admin.site.urls),
 ]

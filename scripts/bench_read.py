@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -32,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adsite.settings")
+# A throwaway key: the settings refuse to start without one when DEBUG is off.
+os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 FIRST_DAY = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS = 30
@@ -94,7 +97,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
             "-w", "2", "--access-logfile", "/dev/null", "--error-logfile", "-",
         ],
         cwd=ROOT,
-        env={**os.environ, "DEBUG": "0", "SECRET_KEY": "bench-read-" + uuid.uuid4().hex},
+        env={**os.environ, "DEBUG": "0"},
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -158,33 +161,22 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from impressions.models import Impression
-    from stats.models import (
-        AdDailyReach,
-        AdDailyUser,
-        AdDayCount,
-        AdHourCount,
-        AdMinuteCount,
-        PartitionOffset,
-    )
+    from stats.models import STATISTICS, PartitionOffset
 
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     call_command("migrate", verbosity=0)
     stored = Impression.objects.count()
     if args.refill or stored != args.events:
         print(f"the database holds {stored:,} raw impressions, not {args.events:,}: filling it")
-        models = (Impression, AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach)
         with connection.cursor() as cursor:
-            tables = ", ".join(m._meta.db_table for m in (*models, PartitionOffset))
+            tables = ", ".join(m._meta.db_table for m in (Impression, *STATISTICS, PartitionOffset))
             cursor.execute(f"TRUNCATE {tables}")
         fill(args)
         with connection.cursor() as cursor:  # autocommit: VACUUM runs outside a transaction
             cursor.execute("VACUUM ANALYZE")
     else:
         print(f"reusing the fill: {stored:,} raw impressions (--refill to redo it)")
-    sizes = {
-        m._meta.db_table: m.objects.count()
-        for m in (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach)
-    }
+    sizes = {m._meta.db_table: m.objects.count() for m in STATISTICS}
     print("rows: " + ", ".join(f"{table} {n:,}" for table, n in sizes.items()))
 
     user, _ = get_user_model().objects.get_or_create(username="bench-read", is_staff=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -18,9 +19,22 @@ from rest_framework.views import APIView
 from impressions.contract import AD_ID_PATTERN
 from stats import selectors
 from stats.bucketing import INTERVALS, Interval, floor_to
+from stats.openapi import (
+    AD_ID,
+    LIST_PARAMETERS,
+    PIPELINE,
+    RANGE,
+    READ_ERRORS,
+    SERIES_PARAMETERS,
+    STATS_TAG,
+    UNAUTHORIZED,
+    paginated,
+    series,
+)
 from stats.ranges import RangeError, parse_range
 
 MAX_SERIES_BUCKETS = 10_000
+MAX_PAGE_NUMBER = 999_999_999_999  # the largest limit or offset accepted
 DEFAULT_SERIES_BUCKETS = {"minute": 60, "hour": 48, "day": 30}
 _AD_ID = re.compile(AD_ID_PATTERN.strip("^$"))
 
@@ -57,8 +71,11 @@ class AdTotalsPagination(LimitOffsetPagination):
         raw = request.query_params.get(name)
         if raw is None or raw == "":
             return default
-        if not raw.isascii() or not raw.isdigit() or int(raw) < minimum:
-            raise ValidationError({name: f"must be a whole number of at least {minimum}"})
+        # Bounded so that no value reaches the database as an out-of-range integer.
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 12 and int(raw) >= minimum):
+            raise ValidationError(
+                {name: f"must be a whole number from {minimum} to {MAX_PAGE_NUMBER}"}
+            )
         return int(raw)
 
     def get_limit(self, request: Request) -> int:
@@ -80,6 +97,18 @@ class AdTotalsPagination(LimitOffsetPagination):
 class AdStatsListApi(APIView):
     """Per-ad totals over [from, to), ordered by `ordering`, paginated with limit/offset."""
 
+    @extend_schema(
+        operation_id="stats_ads_list",
+        tags=[STATS_TAG],
+        summary="Per-ad totals over a range",
+        description=(
+            "`impressions` counts the minutes in [from, to); `unique_users` is exact over the "
+            "whole UTC days the range touches. Only ads with impressions in the range are "
+            "listed. Without `from`/`to` the range is open on that side."
+        ),
+        parameters=LIST_PARAMETERS,
+        responses={200: paginated("PaginatedAdTotalsList", AdTotalsOutput), **READ_ERRORS},
+    )
     def get(self, request: Request) -> Response:
         start, end = query_range(request)
         ordering = request.query_params.get("ordering", "-impressions")
@@ -93,6 +122,14 @@ class AdStatsListApi(APIView):
 class AdStatsDetailApi(APIView):
     """One ad's totals over [from, to)."""
 
+    @extend_schema(
+        operation_id="stats_ads_retrieve",
+        tags=[STATS_TAG],
+        summary="One ad's totals over a range",
+        description="Zeros for an ad without impressions in the range.",
+        parameters=[AD_ID, *RANGE],
+        responses={200: AdTotalsOutput, **READ_ERRORS},
+    )
     def get(self, request: Request, ad_id: str) -> Response:
         ad_id = checked_ad_id(ad_id)
         start, end = query_range(request)
@@ -126,10 +163,22 @@ def query_interval(request: Request, default: str = "hour") -> Interval:
 class AdSeriesApi(APIView):
     """Zero-filled impressions per minute, hour or day; by default the latest 60/48/30 buckets."""
 
+    @extend_schema_serializer(component_name="SeriesBucket")
     class Output(serializers.Serializer):
         start = serializers.DateTimeField()
         impressions = serializers.IntegerField()
 
+    @extend_schema(
+        operation_id="stats_ads_series",
+        tags=[STATS_TAG],
+        summary="One ad's impressions per minute, hour or day",
+        description=(
+            "Zero-filled buckets of event time in UTC. Without `to` the series ends with the "
+            "current bucket; without `from` it covers the last 60 minutes, 48 hours or 30 days."
+        ),
+        parameters=SERIES_PARAMETERS,
+        responses={200: series(Output), **READ_ERRORS},
+    )
     def get(self, request: Request, ad_id: str) -> Response:
         ad_id = checked_ad_id(ad_id)
         interval = query_interval(request)
@@ -152,6 +201,17 @@ class AdSeriesApi(APIView):
 class PipelineApi(APIView):
     """The consumer group's progress: per partition end offset, processed offset and lag."""
 
+    @extend_schema(
+        operation_id="stats_pipeline",
+        tags=[STATS_TAG],
+        summary="Consumer progress and lag per partition",
+        description=(
+            "End offsets come from the broker, processed offsets from the database. If the "
+            "broker is unreachable the answer is still 200, with `broker_available: false`, "
+            "`error`, and null end offsets and lag."
+        ),
+        responses={200: PIPELINE, 401: UNAUTHORIZED},
+    )
     def get(self, request: Request) -> Response:
         state = selectors.pipeline_state(
             consumer_group=settings.STATS_CONSUMER_GROUP, topic=settings.IMPRESSIONS_TOPIC
@@ -162,6 +222,9 @@ class PipelineApi(APIView):
             "broker_available": state.broker_available,
             "total_lag": state.total_lag,
             "partitions": state.partitions,
+            "members": state.members,
+            "dead_letter_records": state.dead_letter_records,
+            "last_recorded_at": state.last_recorded_at,
         }
         if state.error:
             body["error"] = state.error

@@ -168,3 +168,7 @@ class PartitionOffset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer_group} {self.topic}[{self.partition}] @ {self.next_offset}"
+
+
+STATISTICS = (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach, KnownUser)
+"""Every table the recording function derives from raw impressions (what a rebuild empties)."""

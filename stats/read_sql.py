@@ -8,6 +8,7 @@ PostgreSQL and SQLite.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -15,35 +16,22 @@ from django.db import connection
 
 from stats import bulk_sql as sql
 from stats.models import ALL_ADS, AdDailyReach, AdDayCount, AdHourCount, AdMinuteCount
-from stats.ranges import RangeCover, Span
+from stats.ranges import RangeCover
 
 Params = list[Any]
 
 
-def _span_condition(column: str, spans: list[Span], params: Params) -> str:
+def _bounds(
+    column: str, spans: Sequence[tuple[Any, Any]], adapt: Callable[[Any], Any], params: Params
+) -> str:
+    """`(column >= a AND column < b) OR ...` for [a, b) spans, None leaving an end open."""
     alternatives = []
     for low, high in spans:
         parts = []
-        if low is not None:
-            parts.append(f"{column} >= %s")
-            params.append(sql.db_datetime(low))
-        if high is not None:
-            parts.append(f"{column} < %s")
-            params.append(sql.db_datetime(high))
-        alternatives.append(" AND ".join(parts) or "1 = 1")
-    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
-
-
-def _day_condition(days: list[tuple[date | None, date | None]], params: Params) -> str:
-    alternatives = []
-    for first, end in days:
-        parts = []
-        if first is not None:
-            parts.append("day >= %s")
-            params.append(sql.db_date(first))
-        if end is not None:
-            parts.append("day < %s")
-            params.append(sql.db_date(end))
+        for value, operator in ((low, ">="), (high, "<")):
+            if value is not None:
+                parts.append(f"{column} {operator} %s")
+                params.append(adapt(value))
         alternatives.append(" AND ".join(parts) or "1 = 1")
     return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
 
@@ -60,7 +48,7 @@ def counter_rows(cover: RangeCover, *, ad_id: str | None, params: Params) -> str
     have `moment` NULL, hour and minute rows have `day` NULL)."""
     parts = []
     if cover.days:
-        where = _day_condition(cover.days, params) + _ad_condition(ad_id, params)
+        where = _bounds("day", cover.days, sql.db_date, params) + _ad_condition(ad_id, params)
         parts.append(
             f"SELECT ad_id, impressions, day, NULL AS moment FROM {sql.table(AdDayCount)}"
             f" WHERE {where}"
@@ -70,7 +58,7 @@ def counter_rows(cover: RangeCover, *, ad_id: str | None, params: Params) -> str
         (AdMinuteCount, "minute", cover.minutes),
     ):
         if spans:
-            where = _span_condition(column, spans, params) + _ad_condition(ad_id, params)
+            where = _bounds(column, spans, sql.db_datetime, params) + _ad_condition(ad_id, params)
             parts.append(
                 f"SELECT ad_id, impressions, NULL AS day, {column} AS moment"
                 f" FROM {sql.table(model)} WHERE {where}"

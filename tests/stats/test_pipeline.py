@@ -13,14 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from impressions.models import Impression
-from stats.models import (
-    AdDailyReach,
-    AdDailyUser,
-    AdDayCount,
-    AdHourCount,
-    AdMinuteCount,
-    PartitionOffset,
-)
+from stats.models import STATISTICS, PartitionOffset
 from tests.conftest import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -61,9 +54,8 @@ def api_snapshot(client: APIClient, ads: list[str]) -> dict[str, Any]:
 
 
 def wipe_statistics() -> None:
-    for model in (Impression, AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach):
+    for model in (Impression, *STATISTICS, PartitionOffset):
         model.objects.all().delete()
-    PartitionOffset.objects.all().delete()
 
 
 def test_as_is_and_to_be_give_identical_statistics(

@@ -1,0 +1,123 @@
+"""What the dashboard pages show, gathered through the selectors (a fixed number of
+statements per page, whatever the data size)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+
+from stats import selectors
+from stats.bucketing import Interval
+from stats.dashboard.forms import Window
+
+TOP_ADS = 20
+MAX_DAILY_ROWS = 62
+LABELS = {"minute": "%H:%M", "hour": "%m-%d %H:00", "day": "%Y-%m-%d"}
+
+
+def change(now: int, before: int) -> dict[str, Any]:
+    """The change against the previous period, for a card or a table cell."""
+    if before == 0:
+        return {"percent": None, "text": "new" if now else "–", "direction": "up" if now else ""}
+    percent = (now - before) * 100 / before
+    text = f"{percent:+.1f}%" if abs(percent) < 10 else f"{percent:+.0f}%"
+    if text in ("+0.0%", "-0.0%"):
+        return {"percent": percent, "text": "±0%", "direction": ""}
+    return {"percent": percent, "text": text, "direction": "up" if percent > 0 else "down"}
+
+
+CARD_LABELS = {
+    "impressions": "Impressions",
+    "unique_users": "Unique users (exact, whole UTC days)",
+    "ads": "Ads with impressions",
+}
+
+
+def cards(now: dict[str, Any], before: dict[str, Any], keys: list[str]) -> list[dict[str, Any]]:
+    """One card per total: its value and its change against the previous period."""
+    return [
+        {
+            "id": key.replace("_", "-"),
+            "label": CARD_LABELS[key],
+            "value": now[key],
+            "change": change(now[key], before[key]),
+        }
+        for key in keys
+    ]
+
+
+@dataclass
+class Chart:
+    """A series and the same-length series before it, as Chart.js wants them."""
+
+    labels: list[str]
+    current: list[int]
+    previous: list[int | None]
+    starts: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "current": self.current,
+            "previous": self.previous,
+            "starts": self.starts,
+        }
+
+
+def chart(*, ad_id: str | None, window: Window) -> Chart:
+    interval: Interval = window.interval
+    now = selectors.ad_series(ad_id=ad_id, interval=interval, start=window.start, end=window.end)
+    before_start, before_end = window.previous
+    before = selectors.ad_series(ad_id=ad_id, interval=interval, start=before_start, end=before_end)
+    previous: list[int | None] = [int(b["impressions"]) for b in before]  # type: ignore[call-overload]
+    previous += [None] * (len(now) - len(previous))
+    return Chart(
+        labels=[b["start"].strftime(LABELS[interval]) for b in now],  # type: ignore[attr-defined]
+        current=[int(b["impressions"]) for b in now],  # type: ignore[call-overload]
+        previous=previous[: len(now)],
+        starts=[f"{b['start']:%Y-%m-%dT%H:%M:%SZ}" for b in now],
+    )
+
+
+def overview(window: Window) -> dict[str, Any]:
+    """Cards, chart, top ads and pipeline of the overview page."""
+    before_start, before_end = window.previous
+    totals = selectors.overall_totals(start=window.start, end=window.end)
+    before = selectors.overall_totals(start=before_start, end=before_end)
+    top = selectors.ad_totals_page(start=window.start, end=window.end, limit=TOP_ADS).rows
+    earlier = {
+        row["ad_id"]: row["impressions"]
+        for row in selectors.ad_totals_page(start=before_start, end=before_end, limit=1000).rows
+    }
+    for row in top:
+        row["share"] = (
+            row["impressions"] * 100 / totals["impressions"] if totals["impressions"] else 0
+        )
+        row["change"] = change(row["impressions"], earlier.get(row["ad_id"], 0))
+    return {
+        "cards": cards(totals, before, ["impressions", "unique_users", "ads"]),
+        "chart": chart(ad_id=None, window=window),
+        "top_ads": top,
+        "pipeline": selectors.pipeline_state(
+            consumer_group=settings.STATS_CONSUMER_GROUP, topic=settings.IMPRESSIONS_TOPIC
+        ),
+    }
+
+
+def ad_detail(ad_id: str, window: Window) -> dict[str, Any]:
+    """Cards, chart and unique users per day of one ad."""
+    before_start, before_end = window.previous
+    totals = selectors.ad_totals_get(ad_id=ad_id, start=window.start, end=window.end)
+    before = selectors.ad_totals_get(ad_id=ad_id, start=before_start, end=before_end)
+    last = (window.end - timedelta(microseconds=1)).date()
+    first = max(window.start.date(), last - timedelta(days=MAX_DAILY_ROWS - 1))
+    return {
+        "cards": cards(totals, before, ["impressions", "unique_users"]),
+        "chart": chart(ad_id=ad_id, window=window),
+        "daily_users": list(
+            reversed(selectors.daily_unique_users(ad_id=ad_id, first=first, last=last))
+        ),
+    }

@@ -1,0 +1,96 @@
+"""Dashboard views (staff only: wrapped by admin_view in the root urls). Thin: parse the range,
+gather the data, render a page, its live part (`?partial=1`, for auto-refresh) or CSV."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from stats import selectors
+from stats.api import checked_ad_id
+from stats.dashboard import data
+from stats.dashboard.forms import QUICK_PICKS, RangeForm, Window, default_window
+
+
+def _window(request: HttpRequest) -> tuple[RangeForm, Window]:
+    now = timezone.now()
+    form = RangeForm(request.GET, now=now)
+    window = form.window() if form.is_valid() else default_window(now)
+    return form, window
+
+
+def _context(request: HttpRequest, form: RangeForm, window: Window, **extra: Any) -> dict[str, Any]:
+    return {
+        **admin.site.each_context(request),
+        "form": form,
+        "window": window,
+        "quick_picks": [(key, label) for key, (label, *_) in QUICK_PICKS.items()],
+        "intervals": ["minute", "hour", "day"],
+        "as_of": timezone.now(),
+        **extra,
+    }
+
+
+def _csv(name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+def _series_csv(name: str, chart: data.Chart) -> HttpResponse:
+    return _csv(
+        name,
+        ["bucket_start", "impressions"],
+        [[start, n] for start, n in zip(chart.starts, chart.current, strict=True)],
+    )
+
+
+def _render(request: HttpRequest, name: str, context: dict[str, Any]) -> HttpResponse:
+    """The page, or with `?partial=1` only its live part (what the auto-refresh swaps in)."""
+    live = f"{name}_live.html"
+    template = live if request.GET.get("partial") else f"{name}.html"
+    return TemplateResponse(request, template, {**context, "live_template": live})
+
+
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """All ads: cards, impressions over time, top ads, the consumer group."""
+    form, window = _window(request)
+    if request.GET.get("export") == "series":
+        chart = data.chart(ad_id=None, window=window)
+        return _series_csv(f"impressions-{window.start:%Y%m%dT%H%M}-{window.interval}", chart)
+    if request.GET.get("export") == "ads":
+        page = selectors.ad_totals_page(start=window.start, end=window.end, limit=1000)
+        return _csv(
+            f"ads-{window.start:%Y%m%dT%H%M}",
+            ["ad_id", "impressions", "unique_users"],
+            [[r["ad_id"], r["impressions"], r["unique_users"]] for r in page.rows],
+        )
+    context = _context(
+        request, form, window, title="Impression statistics", **data.overview(window)
+    )
+    return _render(request, "admin/stats/dashboard", context)
+
+
+def ad_dashboard_view(request: HttpRequest, ad_id: str) -> HttpResponse:
+    """One ad: cards, its impressions over time, its unique users per day."""
+    try:
+        ad_id = checked_ad_id(ad_id)
+    except ValidationError:
+        raise Http404("no such ad: ad ids are 1-64 characters of [A-Za-z0-9_.:-]") from None
+    form, window = _window(request)
+    if request.GET.get("export") == "series":
+        chart = data.chart(ad_id=ad_id, window=window)
+        return _series_csv(f"{ad_id}-{window.start:%Y%m%dT%H%M}-{window.interval}", chart)
+    context = _context(
+        request, form, window, title=f"Ad {ad_id}", ad_id=ad_id, **data.ad_detail(ad_id, window)
+    )
+    return _render(request, "admin/stats/ad_dashboard", context)

@@ -1,0 +1,186 @@
+"""OpenAPI pieces of the statistics API (drf-spectacular): parameters, answers, error bodies."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import inline_serializer as _inline
+from rest_framework import serializers
+
+from impressions.contract import AD_ID_PATTERN
+from impressions.openapi import ErrorDetail
+from stats.bucketing import INTERVALS
+from stats.selectors import ORDERINGS
+
+STATS_TAG = "stats"
+
+_MOMENT = (
+    "an ISO 8601 date (midnight UTC) or datetime (without a zone: UTC), from 1970-01-01 to "
+    "9000-01-01"
+)
+FROM = OpenApiParameter(
+    "from",
+    OpenApiTypes.STR,
+    description=f"Start of the range, inclusive: {_MOMENT}. Must be before `to`.",
+    examples=[
+        OpenApiExample("date", value="2026-01-15"),
+        OpenApiExample("datetime", value="2026-01-15T10:30:00Z"),
+    ],
+)
+TO = OpenApiParameter(
+    "to",
+    OpenApiTypes.STR,
+    description=f"End of the range, exclusive: {_MOMENT}.",
+    examples=[
+        OpenApiExample("date", value="2026-01-16"),
+        OpenApiExample("datetime", value="2026-01-15T11:30:00Z"),
+    ],
+)
+RANGE = [FROM, TO]
+
+AD_ID = OpenApiParameter(
+    "ad_id",
+    {"type": "string", "minLength": 1, "maxLength": 64, "pattern": AD_ID_PATTERN},
+    OpenApiParameter.PATH,
+    description="The ad, as in the events' `ad_id` (an id that breaks the contract is a 400).",
+)
+
+LIST_PARAMETERS = [
+    *RANGE,
+    OpenApiParameter(
+        "ordering",
+        OpenApiTypes.STR,
+        enum=list(ORDERINGS),
+        default="-impressions",
+        description=(
+            "Sort order. Counts always sort largest first, whichever sign is given; ties sort "
+            "by `ad_id`."
+        ),
+    ),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 999_999_999_999, "default": 50},
+        description="Page size, default 50; values above 1000 are taken as 1000.",
+    ),
+    OpenApiParameter(
+        "offset",
+        {"type": "integer", "minimum": 0, "maximum": 999_999_999_999, "default": 0},
+        description="Rows to skip; past the last row the page is empty.",
+    ),
+]
+
+SERIES_PARAMETERS = [
+    AD_ID,
+    OpenApiParameter(
+        "interval",
+        OpenApiTypes.STR,
+        enum=list(INTERVALS),
+        default="hour",
+        description="Bucket size.",
+    ),
+    OpenApiParameter(
+        "from",
+        OpenApiTypes.STR,
+        description=(
+            f"Start, inclusive ({_MOMENT}), floored to the interval; the default is 60 minutes, "
+            "48 hours or 30 days before `to`."
+        ),
+    ),
+    OpenApiParameter(
+        "to",
+        OpenApiTypes.STR,
+        description=(
+            f"End, exclusive ({_MOMENT}); the default is the end of the current bucket. At most "
+            "10,000 buckets per request."
+        ),
+    ),
+]
+
+BAD_REQUEST = OpenApiResponse(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": "The rejected parameter, mapped to what is wrong with it.",
+        "example": {"from": "expected an ISO 8601 date or datetime, got 'yesterday'"},
+    },
+    description="A parameter cannot be used: the body maps its name to the problem.",
+)
+UNAUTHORIZED = OpenApiResponse(
+    ErrorDetail, description="No (valid) token and no session: send `Authorization: Token <key>`."
+)
+READ_ERRORS = {400: BAD_REQUEST, 401: UNAUTHORIZED}
+
+
+def paginated(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The LimitOffsetPagination page of `item` rows."""
+    return _inline(
+        name,
+        {
+            "count": serializers.IntegerField(help_text="rows in the whole range"),
+            "next": serializers.URLField(allow_null=True, help_text="the next page, if any"),
+            "previous": serializers.URLField(allow_null=True, help_text="the previous page"),
+            "results": item(many=True),
+        },
+    )
+
+
+def series(bucket: type[serializers.Serializer]) -> serializers.Serializer:
+    return _inline(
+        "AdSeries",
+        {
+            "ad_id": serializers.CharField(),
+            "interval": serializers.ChoiceField(choices=list(INTERVALS)),
+            "from": serializers.DateTimeField(help_text="the first bucket's start (floored)"),
+            "to": serializers.DateTimeField(help_text="end of the last bucket, exclusive"),
+            "buckets": bucket(many=True, help_text="every bucket in [from, to), zero-filled"),
+        },
+    )
+
+
+PIPELINE = _inline(
+    "PipelineState",
+    {
+        "consumer_group": serializers.CharField(),
+        "topic": serializers.CharField(),
+        "broker_available": serializers.BooleanField(),
+        "total_lag": serializers.IntegerField(
+            allow_null=True, help_text="null when the broker is unreachable"
+        ),
+        "partitions": _inline(
+            "PartitionProgress",
+            {
+                "partition": serializers.IntegerField(),
+                "end_offset": serializers.IntegerField(
+                    allow_null=True, help_text="the next record's offset; null without a broker"
+                ),
+                "processed_offset": serializers.IntegerField(
+                    help_text="offset the consumer group has recorded up to (the ledger)"
+                ),
+                "lag": serializers.IntegerField(allow_null=True),
+            },
+            many=True,
+        ),
+        "members": _inline(
+            "ConsumerGroupMember",
+            {
+                "client_id": serializers.CharField(),
+                "host": serializers.CharField(),
+                "partitions": serializers.ListField(
+                    child=serializers.IntegerField(), help_text="partitions of the topic it owns"
+                ),
+            },
+            many=True,
+            help_text="the group's current members; empty without a broker",
+        ),
+        "dead_letter_records": serializers.IntegerField(
+            allow_null=True,
+            help_text="records retained on the dead-letter topic; null without a broker",
+        ),
+        "last_recorded_at": serializers.DateTimeField(
+            allow_null=True, help_text="when the consumer last recorded a batch (the ledger)"
+        ),
+        "error": serializers.CharField(
+            required=False, help_text="why the broker could not be read, if it could not"
+        ),
+    },
+)
