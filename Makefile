@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv broker postgres browser nginx bench bench-read clean
+.PHONY: test-port run test lint venv broker postgres browser nginx bench bench-read clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,10 @@ broker:
 
 postgres:
 	@scripts/postgres-local ensure >/dev/null
+
+# The client port of this checkout's test broker (scripts/check-hermetic asks).
+test-port:
+	@echo $(KAFKA_TEST_PORT)
 
 # Debian's chromium + chromedriver for tests/browser (apt-get when missing; root or sudo).
 browser:
@@ -37,8 +41,11 @@ lint: venv
 
 # `make test`'s own broker: its own ports and state folder, never make run's (9092/9093,
 # .local/kafka). KAFKA_LOCAL_REUSE_FOREIGN=0: it fails rather than use a broker it did not start.
-KAFKA_TEST_PORT ?= 19092
-KAFKA_TEST_CONTROLLER_PORT ?= 19093
+# Each checkout gets its own pair of ports, from a checksum of its path (client port even, in
+# 19100-19998; controller port +1), so the test brokers of two checkouts never meet.
+TEST_PORT_SEED := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+KAFKA_TEST_PORT ?= $(shell echo $$((19100 + $(TEST_PORT_SEED) % 450 * 2)))
+KAFKA_TEST_CONTROLLER_PORT ?= $(shell echo $$(($(KAFKA_TEST_PORT) + 1)))
 KAFKA_TEST_DIR ?= $(CURDIR)/.local/kafka-test
 TEST_BROKER_ENV = KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TEST_CONTROLLER_PORT) \
 	KAFKA_LOCAL_DIR=$(KAFKA_TEST_DIR) KAFKA_LOCAL_REUSE_FOREIGN=0 \
@@ -55,8 +62,8 @@ SQLITE_TESTS ?= tests/impressions tests/stats/test_pipeline.py tests/stats/test_
 # missing); pytest-django creates and drops the database test_<PG_DB>.
 test: venv lint postgres browser nginx
 	@$(TEST_BROKER_ENV) scripts/kafka-local start || { echo "make test: could not start its own \
-	broker on 127.0.0.1:$(KAFKA_TEST_PORT); if the port is taken (e.g. by another checkout's make \
-	test), choose free ones: make test KAFKA_TEST_PORT=29092 KAFKA_TEST_CONTROLLER_PORT=29093" >&2; \
+	broker on 127.0.0.1:$(KAFKA_TEST_PORT); if the port is taken by something else, choose free \
+	ones: make test KAFKA_TEST_PORT=29092 KAFKA_TEST_CONTROLLER_PORT=29093" >&2; \
 	exit 1; }
 	set -a && eval "$$(scripts/browser-local paths)" && set +a && \
 	$(TEST_BROKER_ENV) SE_OFFLINE=true DATABASE_URL="$$(scripts/postgres-local url)" \

@@ -48,14 +48,15 @@ def _broker_answers(servers: list[str]) -> str | None:
 def kafka_servers() -> list[str]:
     """The real broker (KAFKA_BOOTSTRAP_SERVERS). Missing = a failed test, with what to do.
 
-    `make test` points it at its own broker (127.0.0.1:19092 by default), never at make run's.
+    `make test` points it at its own broker (a port of the checkout's, `make test-port`), never at
+    make run's.
     """
     servers = list(django_settings.KAFKA_BOOTSTRAP_SERVERS)
     problem = _broker_answers(servers)
     if problem:
         pytest.fail(
             f"no Kafka broker answers at {','.join(servers)} ({problem}). "
-            "Run `make test` (it starts its own broker on 127.0.0.1:19092), or start a broker "
+            "Run `make test` (it starts its own broker on `make test-port`), or start a broker "
             "with scripts/kafka-local and set KAFKA_BOOTSTRAP_SERVERS to it.",
             pytrace=False,
         )
