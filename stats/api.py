@@ -126,7 +126,11 @@ class AdStatsDetailApi(APIView):
         operation_id="stats_ads_retrieve",
         tags=[STATS_TAG],
         summary="One ad's totals over a range",
-        description="Zeros for an ad without impressions in the range.",
+        description=(
+            "`impressions` counts the minutes in [from, to); `unique_users` is exact and counts "
+            "the distinct users over the whole UTC days the range touches, so a range shorter "
+            "than a day can show users and no impressions. Zeros for an ad never seen."
+        ),
         parameters=[AD_ID, *RANGE],
         responses={200: AdTotalsOutput, **READ_ERRORS},
     )

@@ -36,14 +36,23 @@ def _bounds(
     return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
 
 
-def _ad_condition(ad_id: str | None, params: Params) -> str:
-    if ad_id is None:
+AdFilter = str | Sequence[str] | None
+"""One ad id, a list of ad ids, or None for every ad."""
+
+
+def _ad_condition(ads: AdFilter, params: Params) -> str:
+    if ads is None:
         return ""
-    params.append(ad_id)
-    return " AND ad_id = %s"
+    if isinstance(ads, str):
+        params.append(ads)
+        return " AND ad_id = %s"
+    if not ads:
+        return " AND 1 = 0"
+    params.extend(ads)
+    return f" AND ad_id IN ({', '.join(['%s'] * len(ads))})"
 
 
-def counter_rows(cover: RangeCover, *, ad_id: str | None, params: Params) -> str:
+def counter_rows(cover: RangeCover, *, ad_id: AdFilter, params: Params) -> str:
     """`SELECT ad_id, impressions, day, moment` over the rows covering the range (day rows
     have `moment` NULL, hour and minute rows have `day` NULL)."""
     parts = []
@@ -75,13 +84,13 @@ def reach_rows(
     first: date | None,
     last: date | None,
     *,
-    ad_id: str | None,
+    ad_id: AdFilter,
     params: Params,
     per_day: bool = False,
 ) -> str:
     """`SELECT ad_id, day, users`: summed per ad, the exact distinct users over the UTC days
     first..last (None: open-ended); with `per_day`, summed per day, each day's own users.
-    `ad_id` None means every real ad (not the site-wide ALL_ADS)."""
+    `ad_id` None means every real ad (not the site-wide ALL_ADS); a list, those ads."""
     conditions = []
     if first is not None:
         conditions.append("day >= %s")
@@ -98,12 +107,8 @@ def reach_rows(
     if ad_id is None:
         conditions.append("ad_id <> %s")
         params.append(ALL_ADS)
-    else:
-        conditions.append("ad_id = %s")
-        params.append(ad_id)
-    return (
-        f"SELECT ad_id, day, users FROM {sql.table(AdDailyReach)} WHERE {' AND '.join(conditions)}"
-    )
+    where = " AND ".join(conditions) + _ad_condition(ad_id, params)
+    return f"SELECT ad_id, day, users FROM {sql.table(AdDailyReach)} WHERE {where}"
 
 
 def fetch_all(statement: str, params: Params) -> list[tuple[Any, ...]]:

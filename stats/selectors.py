@@ -4,6 +4,7 @@ size: see stats.read_sql."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,10 +34,13 @@ class AdTotalsPage:
     rows: list[dict[str, Any]]
 
 
-def _per_ad(start: datetime | None, end: datetime | None, params: list[Any]) -> str:
-    """`ad_id, impressions, unique_users` of every ad with impressions in [start, end)."""
-    counters = counter_rows(cover(start, end), ad_id=None, params=params)
-    reach = reach_rows(*days_touched(start, end), ad_id=None, params=params)
+def _per_ad(
+    start: datetime | None, end: datetime | None, ads: Sequence[str] | None, params: list[Any]
+) -> str:
+    """`ad_id, impressions, unique_users` of every ad (or of `ads`) with impressions in
+    [start, end)."""
+    counters = counter_rows(cover(start, end), ad_id=ads, params=params)
+    reach = reach_rows(*days_touched(start, end), ad_id=ads, params=params)
     return (
         f"SELECT i.ad_id AS ad_id, i.impressions AS impressions,"
         f" COALESCE(u.users, 0) AS unique_users"
@@ -54,14 +58,15 @@ def ad_totals_page(
     ordering: str = "-impressions",
     limit: int = 50,
     offset: int = 0,
+    ads: Sequence[str] | None = None,
 ) -> AdTotalsPage:
     """Per-ad `ad_id`, `impressions` (minutes in [start, end)) and exact `unique_users`
     (distinct users over the whole UTC days the range touches), ordered and paginated.
 
-    Only ads with impressions in the range are listed.
+    Only ads with impressions in the range are listed; with `ads`, only those of them.
     """
     params: list[Any] = []
-    per_ad = _per_ad(start, end, params)
+    per_ad = _per_ad(start, end, ads, params)
     rows = fetch_all(
         f"SELECT ad_id, impressions, unique_users, COUNT(*) OVER () FROM ({per_ad}) t"
         f" ORDER BY {ORDERINGS[ordering]} LIMIT %s OFFSET %s",
@@ -71,7 +76,7 @@ def ad_totals_page(
         count = int(rows[0][3])
     else:  # past the last row (or no rows at all): the window count is not there to read
         params = []
-        per_ad = _per_ad(start, end, params)
+        per_ad = _per_ad(start, end, ads, params)
         count = int(fetch_all(f"SELECT COUNT(*) FROM ({per_ad}) t", params)[0][0])
     return AdTotalsPage(
         count=count,

@@ -36,14 +36,29 @@ CARD_LABELS = {
 }
 
 
-def cards(now: dict[str, Any], before: dict[str, Any], keys: list[str]) -> list[dict[str, Any]]:
+# Unique users count whole UTC days; a window shorter than a day shares its days with the
+# previous period, so a change would compare a count with itself.
+WHOLE_DAYS_ONLY = {
+    "percent": None,
+    "text": "",
+    "direction": "",
+    "note": "counted over whole UTC days, so no change for a range under a day",
+}
+
+
+def cards(
+    now: dict[str, Any], before: dict[str, Any], keys: list[str], *, window: Window
+) -> list[dict[str, Any]]:
     """One card per total: its value and its change against the previous period."""
+    short = window.end - window.start < timedelta(days=1)
     return [
         {
             "id": key.replace("_", "-"),
             "label": CARD_LABELS[key],
             "value": now[key],
-            "change": change(now[key], before[key]),
+            "change": WHOLE_DAYS_ONLY
+            if key == "unique_users" and short
+            else change(now[key], before[key]),
         }
         for key in keys
     ]
@@ -70,7 +85,7 @@ class Chart:
 def chart(*, ad_id: str | None, window: Window) -> Chart:
     interval: Interval = window.interval
     now = selectors.ad_series(ad_id=ad_id, interval=interval, start=window.start, end=window.end)
-    before_start, before_end = window.previous
+    before_start, before_end = window.previous_buckets
     before = selectors.ad_series(ad_id=ad_id, interval=interval, start=before_start, end=before_end)
     previous: list[int | None] = [int(b["impressions"]) for b in before]  # type: ignore[call-overload]
     previous += [None] * (len(now) - len(previous))
@@ -88,17 +103,17 @@ def overview(window: Window) -> dict[str, Any]:
     totals = selectors.overall_totals(start=window.start, end=window.end)
     before = selectors.overall_totals(start=before_start, end=before_end)
     top = selectors.ad_totals_page(start=window.start, end=window.end, limit=TOP_ADS).rows
-    earlier = {
-        row["ad_id"]: row["impressions"]
-        for row in selectors.ad_totals_page(start=before_start, end=before_end, limit=1000).rows
-    }
+    earlier_page = selectors.ad_totals_page(
+        start=before_start, end=before_end, limit=TOP_ADS, ads=[row["ad_id"] for row in top]
+    )
+    earlier = {row["ad_id"]: row["impressions"] for row in earlier_page.rows}
     for row in top:
         row["share"] = (
             row["impressions"] * 100 / totals["impressions"] if totals["impressions"] else 0
         )
         row["change"] = change(row["impressions"], earlier.get(row["ad_id"], 0))
     return {
-        "cards": cards(totals, before, ["impressions", "unique_users", "ads"]),
+        "cards": cards(totals, before, ["impressions", "unique_users", "ads"], window=window),
         "chart": chart(ad_id=None, window=window),
         "top_ads": top,
         "pipeline": selectors.pipeline_state(
@@ -115,7 +130,7 @@ def ad_detail(ad_id: str, window: Window) -> dict[str, Any]:
     last = (window.end - timedelta(microseconds=1)).date()
     first = max(window.start.date(), last - timedelta(days=MAX_DAILY_ROWS - 1))
     return {
-        "cards": cards(totals, before, ["impressions", "unique_users"]),
+        "cards": cards(totals, before, ["impressions", "unique_users"], window=window),
         "chart": chart(ad_id=ad_id, window=window),
         "daily_users": list(
             reversed(selectors.daily_unique_users(ad_id=ad_id, first=first, last=last))

@@ -35,7 +35,16 @@ class Window:
 
     @property
     def previous(self) -> tuple[datetime, datetime]:
+        """The period of the same length just before: what the cards compare with."""
         return self.start - (self.end - self.start), self.start
+
+    @property
+    def previous_buckets(self) -> tuple[datetime, datetime]:
+        """As many whole buckets just before `start` as the window has: what the chart's dashed
+        line shows, bucket for bucket."""
+        step = INTERVALS[self.interval]
+        buckets = -((self.start - self.end) // step)  # the last one may still be filling
+        return self.start - buckets * step, self.start
 
     def query(self) -> str:
         """The query string that shows this window again (for links and exports)."""

@@ -46,6 +46,24 @@ def _csv(name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
     return response
 
 
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not read as a formula or reference (ad ids may start with
+    `-`): prefixed with an apostrophe, as OWASP advises for CSV exports."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _all_ads(window: Window) -> list[dict[str, Any]]:
+    """Every ad in the window, a page of 1000 per statement."""
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = selectors.ad_totals_page(
+            start=window.start, end=window.end, limit=1000, offset=len(rows)
+        )
+        rows += page.rows
+        if len(page.rows) < 1000 or len(rows) >= page.count:
+            return rows
+
+
 def _series_csv(name: str, chart: data.Chart) -> HttpResponse:
     return _csv(
         name,
@@ -68,11 +86,10 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         chart = data.chart(ad_id=None, window=window)
         return _series_csv(f"impressions-{window.start:%Y%m%dT%H%M}-{window.interval}", chart)
     if request.GET.get("export") == "ads":
-        page = selectors.ad_totals_page(start=window.start, end=window.end, limit=1000)
         return _csv(
             f"ads-{window.start:%Y%m%dT%H%M}",
             ["ad_id", "impressions", "unique_users"],
-            [[r["ad_id"], r["impressions"], r["unique_users"]] for r in page.rows],
+            [[_cell(r["ad_id"]), r["impressions"], r["unique_users"]] for r in _all_ads(window)],
         )
     context = _context(
         request, form, window, title="Impression statistics", **data.overview(window)

@@ -129,4 +129,10 @@ def backfill(apps, schema_editor):
         )
 
 
-Migration.operations.append(migrations.RunPython(backfill, migrations.RunPython.noop))
+def unfill(apps, schema_editor):
+    # The new tables go with their models; the site-wide rows would break the old unique key.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("DELETE FROM stats_addailyuser WHERE ad_id = '*'")
+
+
+Migration.operations.append(migrations.RunPython(backfill, unfill))

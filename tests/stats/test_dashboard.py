@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,3 +153,36 @@ def test_a_dashboard_page_runs_the_same_statements_whatever_the_data(
     seed(ads=40, per_ad=200, day=datetime.now(UTC) - timedelta(days=6))
     assert statements() == small
     assert small <= 12
+
+
+def test_the_ads_export_holds_every_ad_and_defuses_formula_cells(staff_client: Client) -> None:
+    t = T0 + timedelta(hours=1)
+    record_impressions(
+        events=[AdImpressionEvent(1, uuid.uuid4(), f"ad-{i:04d}", "u", t) for i in range(1005)]
+        + [AdImpressionEvent(1, uuid.uuid4(), "-A1", "u", t)]
+    )
+    ads = staff_client.get("/admin/dashboard/", {**DAY, "export": "ads"})
+    rows = list(csv.DictReader(io.StringIO(ads.content.decode())))
+    assert len(rows) == 1006
+    assert "'-A1" in {r["ad_id"] for r in rows}
+
+
+def test_the_chart_compares_whole_buckets_with_whole_buckets(staff_client: Client) -> None:
+    record_impressions(
+        events=[
+            AdImpressionEvent(1, uuid.uuid4(), "ad-1", "u", T0 + timedelta(minutes=m))
+            for m in range(-600, 600)
+        ]
+    )  # one impression a minute, 10 hours either side of T0 (09:30)
+    query = {"range": "custom", "from": "2026-11-25T09:30:00Z", "to": "2026-11-25T13:30:00Z"}
+    html = staff_client.get("/admin/dashboard/", {**query, "interval": "hour"}).content.decode()
+    data = json.loads(html.split('id="chart-data" type="application/json">', 1)[1].split("<", 1)[0])
+    assert data["current"] == [60, 60, 60, 60, 30]  # 09:00-13:30, floored to 09:00
+    assert data["previous"] == [60, 60, 60, 60, 60]  # 04:00-09:00: five whole buckets
+
+
+def test_the_unique_users_card_shows_no_change_under_a_day(staff_client: Client) -> None:
+    seed()
+    hour = {"range": "custom", "from": "2026-11-25T09:00:00Z", "to": "2026-11-25T10:00:00Z"}
+    html = staff_client.get("/admin/dashboard/", hour).content.decode()
+    assert "no change for a range under a day" in html
