@@ -24,7 +24,7 @@ ENV DJANGO_SETTINGS_MODULE=adsite.settings \
 # at build time; WhiteNoise serves them from STATIC_ROOT. With DEBUG off the settings refuse to
 # load without SECRET_KEY; collectstatic signs nothing, so it gets a throwaway key for this one
 # command (not stored in the image: set the real one when the container runs).
-RUN SECRET_KEY=collectstatic-at-build-time-only python manage.py collectstatic --no-input
+RUN SECRET_KEY=collectstatic-at-build-time-only-a-throwaway-key-that-signs-nothing python manage.py collectstatic --no-input
 
 RUN groupadd --gid 10001 app \
     && useradd --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from django.core.signals import request_started
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -51,4 +52,27 @@ class RejectUnparsableContentTypeMiddleware:
         detail = f"Content-Type header {header[:200]!r} cannot be parsed: {reason}"
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": detail}, status=400)
+        return HttpResponse(detail + "\n", status=400, content_type="text/plain; charset=utf-8")
+
+
+# Paths whose views refuse a NUL themselves, with the parameter's name.
+SELF_CHECKING_PATHS = ("/api/", "/i.gif")
+
+
+class RejectNulMiddleware:
+    """400 for a NUL byte in the path or the query string of a page (the admin's filters and
+    search included): no view can use one, and PostgreSQL refuses it in a text parameter, which
+    would be a 500. The APIs and the pixel check their parameters themselves and name the one
+    at fault, so they are left to it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(SELF_CHECKING_PATHS):
+            return self.get_response(request)
+        query = unquote_plus(request.META.get("QUERY_STRING", ""))
+        if "\x00" not in request.path and "\x00" not in query:
+            return self.get_response(request)
+        detail = "NUL characters are not allowed in the path or the query string"
         return HttpResponse(detail + "\n", status=400, content_type="text/plain; charset=utf-8")

@@ -82,6 +82,11 @@ if not SECRET_KEY.strip():
             "or set DEBUG=1 (local development only)."
         )
     SECRET_KEY = "insecure-development-key-used-only-with-DEBUG-on"
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too short or too simple for DEBUG off: use at least 50 random "
+        'characters, e.g. `python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -120,6 +125,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # A Content-Type header Django cannot parse is a 400 here, not a 500 (adsite/middleware.py).
     "adsite.middleware.RejectUnparsableContentTypeMiddleware",
+    # A NUL in the path or query string is a 400 for every page, the admin's filters included.
+    "adsite.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,6 +181,9 @@ DATABASES = {
         conn_health_checks=True,  # a kept connection that died with a server restart is replaced
     )
 }
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # A server that does not answer fails the connection in seconds, not the OS's minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the consumer write to one file: WAL lets readers run beside the writer,
     # IMMEDIATE takes the write lock at BEGIN so two writers queue instead of deadlocking.
@@ -217,6 +227,13 @@ KAFKA_ADMIN_TIMEOUT_SECONDS = env_float("KAFKA_ADMIN_TIMEOUT_SECONDS", 3.0)
 INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_THROTTLE_RATE = env_str("INGEST_THROTTLE_RATE", "100/second") or None
+if INGEST_THROTTLE_RATE is not None and not re.fullmatch(
+    r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", INGEST_THROTTLE_RATE
+):
+    raise ImproperlyConfigured(
+        f"INGEST_THROTTLE_RATE must be N/period (period second, minute, hour or day), e.g. "
+        f"100/second, or empty to turn throttling off; got {INGEST_THROTTLE_RATE!r}"
+    )
 INGEST_RETRY_AFTER_SECONDS = env_int("INGEST_RETRY_AFTER_SECONDS", 5)
 
 # The cache holds the ingest throttle's per-client history (nothing else uses it). It is a table
@@ -250,6 +267,9 @@ if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_CLIENT_IP_CALLABLE = "impressions.throttling.client_address"
 AXES_RESET_ON_SUCCESS = True
+# The username as Axes stores it, cut to the user model's 150 characters: a longer one would
+# not fit Axes' column (a 500 on PostgreSQL) and can name no user anyway.
+AXES_USERNAME_CALLABLE = "impressions.throttling.login_username"
 
 # Raw impressions older than this many days may be pruned (manage.py pruneimpressions).
 RAW_IMPRESSION_RETENTION_DAYS = env_int("RAW_IMPRESSION_RETENTION_DAYS", 30)

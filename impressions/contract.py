@@ -154,8 +154,9 @@ class TooManyEvents(ValueError):
 def events_from_payload(payload: Any, *, now: datetime, max_events: int) -> list[AdImpressionEvent]:
     """Validate a request body: one event object or an array of up to `max_events` of them.
 
-    Raises ContractError (with the array index) for the first invalid event and TooManyEvents
-    when the array is too long; nothing is returned unless every event is valid.
+    Raises ContractError (with the array index) for the first invalid event or an event id
+    that repeats within the array, and TooManyEvents when the array is too long; nothing is
+    returned unless every event is valid.
     """
     if isinstance(payload, dict):
         return [event_from_input(payload, now=now)]
@@ -166,11 +167,22 @@ def events_from_payload(payload: Any, *, now: datetime, max_events: int) -> list
     if len(payload) > max_events:
         raise TooManyEvents(f"{len(payload)} events in one request; the limit is {max_events}")
     events = []
+    seen: dict[uuid.UUID, int] = {}
     for index, item in enumerate(payload):
         try:
-            events.append(event_from_input(item, now=now))
+            event = event_from_input(item, now=now)
         except ContractError as exc:
             raise exc.at_index(index) from None
+        if event.event_id in seen:
+            # One copy would be dropped as a retry, and which one could differ between the two
+            # paths (the to-be path may put the copies in different partitions): refuse both.
+            raise ContractError(
+                f"event_id repeats the event at index {seen[event.event_id]}",
+                field="event_id",
+                index=index,
+            )
+        seen[event.event_id] = index
+        events.append(event)
     return events
 
 

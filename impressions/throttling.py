@@ -39,6 +39,10 @@ _last_fallback_warning = -_FALLBACK_WARNING_INTERVAL_SECONDS
 _ADVISORY_LOCK_CLASS = 0x7468726F  # "thro"
 
 
+# How long the throttle's statements may wait on PostgreSQL before it falls back.
+THROTTLE_DATABASE_TIMEOUT_MS = 500
+
+
 def _lock_id(key: str) -> int:
     """`key` as a signed 32-bit integer, the second key of a two-key advisory lock."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), signed=True)
@@ -75,6 +79,14 @@ class IngestRateThrottle(SimpleRateThrottle):
             with transaction.atomic():
                 if connection.vendor == "postgresql":
                     with connection.cursor() as cursor:
+                        # A stalled database must not hold the request: after this long the
+                        # statement fails and the per-process fallback below decides instead
+                        # (else the to-be path would wait past its publish bound, and a 504
+                        # would be followed by a late 202).
+                        cursor.execute(
+                            "SET LOCAL statement_timeout = %s",
+                            [f"{THROTTLE_DATABASE_TIMEOUT_MS}ms"],
+                        )
                         cursor.execute(
                             "SELECT pg_advisory_xact_lock(%s, %s)",
                             [_ADVISORY_LOCK_CLASS, _lock_id(self.get_cache_key(request, view))],
@@ -110,6 +122,14 @@ def _warn_fallback(exc: Exception) -> None:
             exc.__class__.__name__,
             exc,
         )
+
+
+def login_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The username a login attempt names, at most 150 characters (AXES_USERNAME_CALLABLE)."""
+    name = (credentials or {}).get("username")
+    if name is None and request is not None:
+        name = request.POST.get("username", "")
+    return str(name or "")[:150]
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):

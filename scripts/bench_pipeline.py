@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adsite.settings")
 # A throwaway key: the settings refuse to start without one when DEBUG is off.
-os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(50))
 
 
 def ensure_database(url: str) -> None:

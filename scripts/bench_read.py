@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adsite.settings")
 # A throwaway key: the settings refuse to start without one when DEBUG is off.
-os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(50))
 
 FIRST_DAY = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS = 30

@@ -132,3 +132,11 @@ def test_a_login_without_a_request_is_not_throttled(client: Client, staff: Any) 
     fail_until_locked(client, ADMIN_LOGIN)
     assert client.login(username="staff", password=PASSWORD)
     assert not client.login(username="staff", password="wrong")
+
+
+@pytest.mark.django_db
+def test_an_overlong_username_is_a_failed_login_not_a_server_error() -> None:
+    client = Client(enforce_csrf_checks=False)
+    response = client.post("/admin/login/", {"username": "u" * 300, "password": "nope"})
+    assert response.status_code == 200
+    assert b"errornote" in response.content

@@ -162,3 +162,20 @@ def test_a_well_formed_rfc_2231_charset_still_passes() -> None:
     )
     assert response.status_code == 201, response.content
     assert Impression.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "refusal"),
+    [
+        ({"SECRET_KEY": "x"}, "SECRET_KEY is too short or too simple"),
+        ({"SECRET_KEY": "a" * 60}, "SECRET_KEY is too short or too simple"),
+        ({"INGEST_THROTTLE_RATE": "100"}, "INGEST_THROTTLE_RATE must be N/period"),
+        ({"INGEST_THROTTLE_RATE": "0/second"}, "INGEST_THROTTLE_RATE must be N/period"),
+    ],
+)
+def test_a_weak_key_or_an_unreadable_rate_refuses_to_start(
+    env: dict[str, str], refusal: str
+) -> None:
+    result = manage("check", **{"DEBUG": "0", "SECRET_KEY": PRODUCTION["SECRET_KEY"], **env})
+    assert result.returncode != 0
+    assert refusal in result.stderr, result.stderr

@@ -78,15 +78,21 @@ class HttpSender:
 
     def send(self, events: Sequence[Event]) -> Outcome:
         target, body, headers = self.request_for(events)
-        try:
-            connection = self._connect()
-            connection.request(self.method, target, body=body, headers=headers)
-            _ack_at_once(connection)
-            response = connection.getresponse()
-            response.read()  # the whole answer, so the connection can be reused
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            return Outcome(accepted=False, reason=_failure(exc))
+        # A kept-alive connection the server has closed meanwhile fails at once: try once more
+        # on a new one. Safe to repeat: every event carries its event id, counted once.
+        for attempt in (1, 2):
+            reused = self._connection is not None
+            try:
+                connection = self._connect()
+                connection.request(self.method, target, body=body, headers=headers)
+                _ack_at_once(connection)
+                response = connection.getresponse()
+                response.read()  # the whole answer, so the connection can be reused
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if not (reused and attempt == 1):
+                    return Outcome(accepted=False, reason=_failure(exc))
         if response.will_close:
             self.close()
         if response.status == self.expected:

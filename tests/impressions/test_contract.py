@@ -118,12 +118,17 @@ def test_timestamps_are_normalised_to_utc() -> None:
 
 def test_payload_object_or_array() -> None:
     assert len(events_from_payload(valid(), now=NOW, max_events=10)) == 1
-    assert len(events_from_payload([valid(), valid()], now=NOW, max_events=10)) == 2
+    two = [valid(), valid(event_id=None)]  # no event_id: the server assigns one
+    assert len(events_from_payload(two, now=NOW, max_events=10)) == 2
+    with pytest.raises(ContractError) as repeated:
+        events_from_payload([valid(), valid(ad_id="ad-43")], now=NOW, max_events=10)
+    assert (repeated.value.index, repeated.value.field) == (1, "event_id")
 
 
 def test_payload_error_names_the_array_index() -> None:
     with pytest.raises(ContractError) as caught:
-        events_from_payload([valid(), valid(), valid(user_id="")], now=NOW, max_events=10)
+        payload = [valid(), valid(event_id=None), valid(event_id=None, user_id="")]
+        events_from_payload(payload, now=NOW, max_events=10)
     assert (caught.value.index, caught.value.field) == (2, "user_id")
     assert caught.value.as_dict()["index"] == 2
 

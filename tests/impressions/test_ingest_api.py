@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -129,3 +130,21 @@ def test_a_made_up_forwarded_for_header_does_not_dodge_the_throttle(
     ]
     cache.clear()
     assert codes == [201, 201, 429]
+
+
+@pytest.mark.parametrize("path", ["/api/impressions/sync/", "/api/impressions/"])
+def test_an_event_id_repeated_within_one_request_is_refused(
+    api_client: APIClient, path: str
+) -> None:
+    event_id = str(uuid.uuid4())
+    body = [
+        {"event_id": event_id, "ad_id": "ad-1", "user_id": "u"},
+        {"event_id": event_id, "ad_id": "ad-2", "user_id": "u"},
+    ]
+    response = api_client.post(path, body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "event_id repeats the event at index 0",
+        "field": "event_id",
+        "index": 1,
+    }

@@ -256,3 +256,17 @@ def test_the_landing_page_links_everything_a_newcomer_needs(client: Client, db: 
     for href in ("/admin/dashboard/", "/demo/", "/api/docs/", "/healthz", "/admin/"):
         assert f'href="{href}"' in html
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/impressions/impression/?ad_id=%00",
+        "/admin/stats/adminutecount/?q=a%00b",
+        "/admin/dashboard/ads/a%00/",
+    ],
+)
+def test_a_nul_in_a_page_address_is_a_400(admin_client_logged_in: Client, url: str) -> None:
+    response = admin_client_logged_in.get(url)
+    assert response.status_code == 400
+    assert b"NUL" in response.content
