@@ -29,6 +29,7 @@ TIMESTAMP_OUT_OF_RANGE = (
 )
 AD_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 _AD_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+AD_ID_RULE = "ad_id must be 1-64 characters of [A-Za-z0-9_.:-]"
 
 AdId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=AD_ID_PATTERN)]
 # Any text but NUL, which PostgreSQL cannot store in a text column.
@@ -96,7 +97,7 @@ _MISSING_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
 
 
 _PATTERN_RULES = {
-    "ad_id": "ad_id must be 1-64 characters of [A-Za-z0-9_.:-]",
+    "ad_id": AD_ID_RULE,
     "user_id": "user_id must not contain NUL characters",
 }
 
@@ -111,10 +112,15 @@ def _contract_error(exc: msgspec.ValidationError) -> ContractError:
     return ContractError(message, field=field)
 
 
+def is_ad_id(text: str) -> bool:
+    """Whether `text` is a valid ad id (also for ids that arrive outside an event, in a URL)."""
+    return _AD_ID_RE.fullmatch(text) is not None
+
+
 def check_event(event: AdImpressionEvent, *, now: datetime) -> AdImpressionEvent:
     """Apply the rules JSON Schema cannot express; return the event or raise ContractError."""
-    if _AD_ID_RE.fullmatch(event.ad_id) is None:
-        raise ContractError("ad_id must be 1-64 characters of [A-Za-z0-9_.:-]", field="ad_id")
+    if not is_ad_id(event.ad_id):
+        raise ContractError(AD_ID_RULE, field="ad_id")
     if not EARLIEST_TIMESTAMP <= event.timestamp < LATEST_TIMESTAMP:
         raise ContractError(TIMESTAMP_OUT_OF_RANGE, field="timestamp")
     if event.timestamp > now + MAX_FUTURE_SKEW:

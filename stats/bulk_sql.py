@@ -36,27 +36,16 @@ def db_date(value: date) -> Any:
     return connection.ops.adapt_datefield_value(value)
 
 
-def as_uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+def insert_values(head: str, rows: Sequence[Sequence[Any]], *, tail: str = "") -> None:
+    """Run `head VALUES (...), (...) tail` over `rows` in chunks.
 
-
-def insert_values(
-    head: str, rows: Sequence[Sequence[Any]], *, tail: str = "", returning: bool = False
-) -> list[tuple[Any, ...]]:
-    """Run `head VALUES (...), (...) tail` over `rows` in chunks; return RETURNING rows if asked.
-
-    `head` is `INSERT INTO t (a, b)`, `tail` an ON CONFLICT / RETURNING clause.
+    `head` is `INSERT INTO t (a, b)`, `tail` an ON CONFLICT clause.
     """
     if not rows:
-        return []
-    width = len(rows[0])
-    placeholder = "(" + ", ".join(["%s"] * width) + ")"
-    returned: list[tuple[Any, ...]] = []
+        return
+    placeholder = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
     with connection.cursor() as cursor:
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
             sql = f"{head} VALUES {', '.join([placeholder] * len(chunk))} {tail}"
             cursor.execute(sql, [value for row in chunk for value in row])
-            if returning:
-                returned.extend(cursor.fetchall())
-    return returned

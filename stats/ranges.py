@@ -7,18 +7,16 @@ Pure functions: no database, no Django request objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from stats.bucketing import Interval
+from stats.bucketing import INTERVALS, Interval, floor_to
 
 # Range ends far enough from datetime's limits that window arithmetic (a previous period of the
 # same length, a bucket added to the end) cannot overflow.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 
 
 class RangeError(ValueError):
@@ -66,13 +64,9 @@ def parse_range(
     return start, end
 
 
-def _floor(moment: datetime, step: timedelta) -> datetime:
-    return EARLIEST + (moment - EARLIEST) // step * step
-
-
-def _ceil(moment: datetime, step: timedelta) -> datetime:
-    floored = _floor(moment, step)
-    return floored if floored == moment else floored + step
+def _ceil(moment: datetime, interval: Interval) -> datetime:
+    floored = floor_to(moment, interval)
+    return floored if floored == moment else floored + INTERVALS[interval]
 
 
 Span = tuple[datetime | None, datetime | None]
@@ -102,8 +96,8 @@ def _lt(a: datetime | None, b: datetime | None) -> bool:
 def cover(start: datetime | None, end: datetime | None, coarsest: Interval = "day") -> RangeCover:
     """The rows no coarser than `coarsest` whose sum is the impressions of minutes in
     [start, end) (a minute counts when its start is in the range, as before rollups existed)."""
-    s = _ceil(start, MINUTE) if start is not None else None
-    e = _ceil(end, MINUTE) if end is not None else None
+    s = _ceil(start, "minute") if start is not None else None
+    e = _ceil(end, "minute") if end is not None else None
     result = RangeCover()
     if not _lt(s, e):
         return result
@@ -111,8 +105,8 @@ def cover(start: datetime | None, end: datetime | None, coarsest: Interval = "da
         result.minutes.append((s, e))
         return result
     if coarsest == "hour":
-        hs = _ceil(s, HOUR) if s is not None else None
-        he = _floor(e, HOUR) if e is not None else None
+        hs = _ceil(s, "hour") if s is not None else None
+        he = floor_to(e, "hour") if e is not None else None
         if not _lt(hs, he):
             result.minutes.append((s, e))
             return result
@@ -122,8 +116,8 @@ def cover(start: datetime | None, end: datetime | None, coarsest: Interval = "da
         if e is not None and he is not None and he < e:
             result.minutes.append((he, e))
         return result
-    ds = _ceil(s, DAY) if s is not None else None
-    de = _floor(e, DAY) if e is not None else None
+    ds = _ceil(s, "day") if s is not None else None
+    de = floor_to(e, "day") if e is not None else None
     if not _lt(ds, de):
         return cover(s, e, "hour")
     result.days.append((ds.date() if ds else None, de.date() if de else None))

@@ -10,10 +10,9 @@ from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
+from impressions.contract import AD_ID_RULE, is_ad_id
 from stats import selectors
-from stats.api import checked_ad_id
 from stats.dashboard import data
 from stats.dashboard.forms import QUICK_PICKS, RangeForm, Window, default_window
 
@@ -99,10 +98,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 
 def ad_dashboard_view(request: HttpRequest, ad_id: str) -> HttpResponse:
     """One ad: cards, its impressions over time, its unique users per day."""
-    try:
-        ad_id = checked_ad_id(ad_id)
-    except ValidationError:
-        raise Http404("no such ad: ad ids are 1-64 characters of [A-Za-z0-9_.:-]") from None
+    if not is_ad_id(ad_id):
+        raise Http404(f"no such ad: {AD_ID_RULE}")
     form, window = _window(request)
     if request.GET.get("export") == "series":
         chart = data.chart(ad_id=ad_id, window=window)
