@@ -301,15 +301,18 @@ if CLIENT_RETRY_WINDOW_SECONDS < 0 or RAW_PRUNE_INTERVAL_SECONDS < 0 or RAW_PRUN
         "CLIENT_RETRY_WINDOW_SECONDS and RAW_PRUNE_INTERVAL_SECONDS must be >= 0 and "
         "RAW_PRUNE_BATCH_ROWS >= 1"
     )
+# (+ 1 hour for the broker's retention check interval and clock skew: stats/retention.py)
 _RAW_MINIMUM_SECONDS = (
-    IMPRESSIONS_TOPIC_RETENTION_MS + IMPRESSIONS_TOPIC_SEGMENT_MS
-) // 1000 + CLIENT_RETRY_WINDOW_SECONDS
+    (IMPRESSIONS_TOPIC_RETENTION_MS + IMPRESSIONS_TOPIC_SEGMENT_MS) // 1000
+    + CLIENT_RETRY_WINDOW_SECONDS
+    + 3600
+)
 if RAW_IMPRESSION_RETENTION_DAYS * 86_400 < _RAW_MINIMUM_SECONDS:
     raise ImproperlyConfigured(
         f"RAW_IMPRESSION_RETENTION_DAYS={RAW_IMPRESSION_RETENTION_DAYS} would prune raw rows "
         "that a retry or a replay of the topic can still meet (and then count again): it must "
         "cover IMPRESSIONS_TOPIC_RETENTION_MS + IMPRESSIONS_TOPIC_SEGMENT_MS + "
-        f"CLIENT_RETRY_WINDOW_SECONDS = {_RAW_MINIMUM_SECONDS / 86_400:.2f} days. Raise it to at "
+        f"CLIENT_RETRY_WINDOW_SECONDS + 1 hour = {_RAW_MINIMUM_SECONDS / 86_400:.2f} days. Raise it to at "
         f"least {-(-_RAW_MINIMUM_SECONDS // 86_400)}, or shorten the topic's retention."
     )
 

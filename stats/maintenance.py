@@ -64,7 +64,9 @@ class RawRowPruner:
         except (DataError, IntegrityError):
             raise  # not a passing failure: a bug
         except DatabaseError as exc:
-            logger.warning("pruning raw impressions failed (%s); next run in %gs", exc, self.interval)
+            logger.warning(
+                "pruning raw impressions failed (%s); next run in %gs", exc, self.interval
+            )
             if not connection.in_atomic_block:
                 connection.close()  # a broken connection is replaced on the next query
             self._finish()

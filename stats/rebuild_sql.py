@@ -18,11 +18,7 @@ from impressions.models import Impression
 from stats import bulk_sql as sql
 from stats.models import (
     ALL_ADS,
-    AdDailyReach,
     AdDailyUser,
-    AdDayCount,
-    AdHourCount,
-    AdMinuteCount,
     KnownUser,
 )
 

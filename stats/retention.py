@@ -7,7 +7,7 @@ topic's records, which the consumer meets again whenever it re-reads the topic (
 cleared ledger, a replay). Kafka deletes whole segments once their newest record is older than
 `retention.ms`, so a record can stay up to `retention.ms + segment.ms`. Hence the minimum:
 
-    raw retention >= topic retention.ms + segment.ms + client retry window
+    raw retention >= topic retention.ms + segment.ms + client retry window (+ CLOCK_MARGIN)
 
 adsite/settings.py refuses a RAW_IMPRESSION_RETENTION_DAYS below it; `impressions_prune` refuses
 a cutoff younger than the configured retention; `rebuildstats` refuses days whose rows the
@@ -16,15 +16,15 @@ pruning may already have taken.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 
 from impressions.contract import MAX_FUTURE_SKEW
 
-# Clocks of the web servers (whose producers stamp records) and of the consumers (who write
-# `recorded_at`) may disagree; a rebuild keeps this far from the pruning cutoff on top of
-# the contract's future skew.
+# Clocks of the web servers (whose producers stamp records), the broker and the consumers (who
+# write `recorded_at`) may disagree, and the broker deletes expired segments every 5 minutes:
+# the retention floor and a rebuild's distance from the pruning cutoff add this much.
 CLOCK_MARGIN = timedelta(hours=1)
 
 
@@ -34,9 +34,11 @@ class RetentionRefused(ValueError):
 
 
 def minimum_raw_retention() -> timedelta:
-    """Topic retention + segment + client retry window: no raw row younger is ever pruned."""
-    return timedelta(
-        milliseconds=settings.IMPRESSIONS_TOPIC_RETENTION_MS + settings.IMPRESSIONS_TOPIC_SEGMENT_MS,
+    """Topic retention + segment + client retry window + CLOCK_MARGIN (the broker checks
+    retention every 5 minutes; clocks differ): no raw row younger is ever pruned."""
+    return CLOCK_MARGIN + timedelta(
+        milliseconds=settings.IMPRESSIONS_TOPIC_RETENTION_MS
+        + settings.IMPRESSIONS_TOPIC_SEGMENT_MS,
         seconds=settings.CLIENT_RETRY_WINDOW_SECONDS,
     )
 
@@ -69,11 +71,9 @@ def first_rebuildable_day(*, now: datetime) -> date:
     A row of day d was recorded no earlier than d minus the contract's future skew; pruning
     takes rows recorded before now minus the retention. CLOCK_MARGIN covers clock skew.
     """
-    oldest_safe = now - raw_retention() + MAX_FUTURE_SKEW + CLOCK_MARGIN
+    oldest_safe = (now - raw_retention() + MAX_FUTURE_SKEW + CLOCK_MARGIN).astimezone(UTC)
     day = oldest_safe.date()
-    return day if oldest_safe == datetime.combine(day, time(), oldest_safe.tzinfo) else (
-        day + timedelta(days=1)
-    )
+    return day if oldest_safe.time() == time() else day + timedelta(days=1)
 
 
 def topic_configs(*, dead_letters: bool) -> dict[str, str]:
@@ -84,7 +84,10 @@ def topic_configs(*, dead_letters: bool) -> dict[str, str]:
         if dead_letters
         else settings.IMPRESSIONS_TOPIC_RETENTION_MS
     )
-    return {"retention.ms": str(retention), "segment.ms": str(settings.IMPRESSIONS_TOPIC_SEGMENT_MS)}
+    return {
+        "retention.ms": str(retention),
+        "segment.ms": str(settings.IMPRESSIONS_TOPIC_SEGMENT_MS),
+    }
 
 
 def _too_short(asked: str) -> str:
@@ -93,6 +96,6 @@ def _too_short(asked: str) -> str:
         f"refused: {asked} would prune raw impressions younger than RAW_IMPRESSION_RETENTION_DAYS"
         f"={settings.RAW_IMPRESSION_RETENTION_DAYS}; a resent or replayed event whose row is gone "
         f"is counted again. The retention may not go below the topic's retention.ms + segment.ms "
-        f"+ CLIENT_RETRY_WINDOW_SECONDS ({minimum.total_seconds() / 86400:.2f} days); to prune "
+        f"+ CLIENT_RETRY_WINDOW_SECONDS + 1 hour ({minimum.total_seconds() / 86400:.2f} days); to prune "
         f"more, lower RAW_IMPRESSION_RETENTION_DAYS (not below that) and the topic's retention."
     )

@@ -46,9 +46,7 @@ def stored_state() -> dict[str, Any]:
         "hours": {(r.ad_id, r.hour): r.impressions for r in AdHourCount.objects.all()},
         "days": {(r.ad_id, r.day): r.impressions for r in AdDayCount.objects.all()},
         "users": set(AdDailyUser.objects.values_list("ad_id", "user_id", "day")),
-        "reach": {
-            (r.ad_id, r.day, r.previous_day): r.users for r in AdDailyReach.objects.all()
-        },
+        "reach": {(r.ad_id, r.day, r.previous_day): r.users for r in AdDailyReach.objects.all()},
     }
 
 

@@ -104,7 +104,9 @@ def test_rebuild_repairs_a_range_and_the_reach_after_it(recorded: Any) -> None:
     assert stored_state() != expected_state()
 
     out = io.StringIO()
-    call_command("rebuildstats", "--from", day1.isoformat(), "--to", at(4).date().isoformat(), stdout=out)
+    call_command(
+        "rebuildstats", "--from", day1.isoformat(), "--to", at(4).date().isoformat(), stdout=out
+    )
     assert_equals_brute_force()
     lines = out.getvalue().splitlines()
     day_lines = {line.split(":")[0]: line for line in lines if line[:4].isdigit()}
@@ -120,7 +122,9 @@ def test_rebuild_repairs_a_range_and_the_reach_after_it(recorded: Any) -> None:
     assert lines[-1] == "done: 3 days, 3 changed, 0 intact"
 
     again = io.StringIO()
-    call_command("rebuildstats", "--from", day1.isoformat(), "--to", at(4).date().isoformat(), stdout=again)
+    call_command(
+        "rebuildstats", "--from", day1.isoformat(), "--to", at(4).date().isoformat(), stdout=again
+    )
     assert "done: 3 days, 0 changed, 3 intact" in again.getvalue()
 
 

@@ -74,7 +74,9 @@ def test_a_resend_inside_the_window_counts_once_and_after_it_again(settings: Any
 
 
 def test_pruneimpressions_deletes_in_short_batches(settings: Any) -> None:
-    recorded_ago([event() for _ in range(12)], timedelta(days=settings.RAW_IMPRESSION_RETENTION_DAYS + 1))
+    recorded_ago(
+        [event() for _ in range(12)], timedelta(days=settings.RAW_IMPRESSION_RETENTION_DAYS + 1)
+    )
     record_impressions(events=[event()])
     out = io.StringIO()
     call_command("pruneimpressions", "--batch-rows", "5", stdout=out)

@@ -30,7 +30,8 @@ class Command(BaseCommand):
         except RangeError as exc:
             raise CommandError(f"--{exc.field}: {exc.message}") from exc
         first, last = days_touched(start, end)
-        assert first is not None and last is not None  # both ends are required
+        if first is None or last is None:
+            raise CommandError("--from and --to are both required")
         started = time.monotonic()
         changed = 0
 
