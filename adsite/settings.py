@@ -312,8 +312,9 @@ if RAW_IMPRESSION_RETENTION_DAYS * 86_400 < _RAW_MINIMUM_SECONDS:
         f"RAW_IMPRESSION_RETENTION_DAYS={RAW_IMPRESSION_RETENTION_DAYS} would prune raw rows "
         "that a retry or a replay of the topic can still meet (and then count again): it must "
         "cover IMPRESSIONS_TOPIC_RETENTION_MS + IMPRESSIONS_TOPIC_SEGMENT_MS + "
-        f"CLIENT_RETRY_WINDOW_SECONDS + 1 hour = {_RAW_MINIMUM_SECONDS / 86_400:.2f} days. Raise it to at "
-        f"least {-(-_RAW_MINIMUM_SECONDS // 86_400)}, or shorten the topic's retention."
+        f"CLIENT_RETRY_WINDOW_SECONDS + 1 hour = {_RAW_MINIMUM_SECONDS / 86_400:.2f} days. "
+        f"Raise it to at least {-(-_RAW_MINIMUM_SECONDS // 86_400)}, or shorten the topic's "
+        "retention."
     )
 
 REST_FRAMEWORK = {

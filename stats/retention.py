@@ -96,6 +96,6 @@ def _too_short(asked: str) -> str:
         f"refused: {asked} would prune raw impressions younger than RAW_IMPRESSION_RETENTION_DAYS"
         f"={settings.RAW_IMPRESSION_RETENTION_DAYS}; a resent or replayed event whose row is gone "
         f"is counted again. The retention may not go below the topic's retention.ms + segment.ms "
-        f"+ CLIENT_RETRY_WINDOW_SECONDS + 1 hour ({minimum.total_seconds() / 86400:.2f} days); to prune "
-        f"more, lower RAW_IMPRESSION_RETENTION_DAYS (not below that) and the topic's retention."
+        f"+ CLIENT_RETRY_WINDOW_SECONDS + 1 hour ({minimum.total_seconds() / 86400:.2f} days); "
+        f"to prune more, lower RAW_IMPRESSION_RETENTION_DAYS (not below that) and the topic's retention."
     )
