@@ -97,5 +97,6 @@ def _too_short(asked: str) -> str:
         f"={settings.RAW_IMPRESSION_RETENTION_DAYS}; a resent or replayed event whose row is gone "
         f"is counted again. The retention may not go below the topic's retention.ms + segment.ms "
         f"+ CLIENT_RETRY_WINDOW_SECONDS + 1 hour ({minimum.total_seconds() / 86400:.2f} days); "
-        f"to prune more, lower RAW_IMPRESSION_RETENTION_DAYS (not below that) and the topic's retention."
+        f"to prune more, lower RAW_IMPRESSION_RETENTION_DAYS (not below that) and the topic's "
+        f"retention."
     )
