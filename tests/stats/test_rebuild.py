@@ -4,6 +4,7 @@ what it changed, reports nothing for an intact range, and refuses days pruning m
 
 from __future__ import annotations
 
+import importlib
 import io
 import random
 import threading
@@ -12,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -21,6 +23,7 @@ from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats.models import ALL_ADS, AdDailyReach, AdDailyUser, AdDayCount, AdHourCount, AdMinuteCount
 from stats.rebuild import stats_rebuild
+from stats.retention import first_rebuildable_day
 from stats.services import record_impressions
 from tests.stats.reach_brute import distinct_users, expected_state, reach_users, stored_state
 
@@ -139,7 +142,9 @@ def test_days_pruning_may_have_taken_are_refused(recorded: Any, settings: Any) -
     settings.RAW_IMPRESSION_RETENTION_DAYS = 9  # now day 0 (6 days ago) is still safe ...
     stats_rebuild(first=DAY0, last=DAY0)
     settings.RAW_IMPRESSION_RETENTION_DAYS = 6  # ... and now it is not
-    with pytest.raises(CommandError, match=f"days before {DAY0 + timedelta(days=1)}"):
+    oldest = first_rebuildable_day(now=timezone.now())
+    assert oldest > DAY0
+    with pytest.raises(CommandError, match=f"days before {oldest} may already be pruned"):
         call_command("rebuildstats", "--from", DAY0.isoformat(), "--to", at(1).isoformat())
 
 
@@ -184,4 +189,12 @@ def test_recording_while_rebuilding_stays_exact() -> None:
         stats_rebuild(first=DAY0, last=DAY0 + timedelta(days=2))
     writer.join()
     assert not failures
+    assert_equals_brute_force()
+
+
+def test_the_migration_removes_zero_reach_rows_an_older_version_left() -> None:
+    record_impressions(events=[event("a", "u", at(0))])
+    AdDailyReach.objects.create(ad_id="a", day=at(2).date(), previous_day=at(1).date(), users=0)
+    migration = importlib.import_module("stats.migrations.0006_retention")
+    migration.remove_zero_reach_rows(django_apps, None)
     assert_equals_brute_force()
