@@ -271,8 +271,51 @@ AXES_RESET_ON_SUCCESS = True
 # not fit Axes' column (a 500 on PostgreSQL) and can name no user anyway.
 AXES_USERNAME_CALLABLE = "impressions.throttling.login_username"
 
-# Raw impressions older than this many days may be pruned (manage.py pruneimpressions).
+# Retention, pruning and rebuilds (issue 11, part 5; docs/operations.md). A raw impression is
+# what makes a resent event id count once, so its row must outlive every copy of the event that
+# can still arrive: a client's retry (CLIENT_RETRY_WINDOW_SECONDS after its first send) and the
+# topic's record of it, which Kafka keeps up to retention.ms plus segment.ms (it deletes whole
+# segments). RAW_IMPRESSION_RETENTION_DAYS below that sum is refused at start-up.
+IMPRESSIONS_TOPIC_RETENTION_MS = env_int("IMPRESSIONS_TOPIC_RETENTION_MS", 7 * 86_400_000)
+IMPRESSIONS_TOPIC_SEGMENT_MS = env_int("IMPRESSIONS_TOPIC_SEGMENT_MS", 86_400_000)
+DEAD_LETTER_TOPIC_RETENTION_MS = env_int("DEAD_LETTER_TOPIC_RETENTION_MS", 28 * 86_400_000)
+CLIENT_RETRY_WINDOW_SECONDS = env_int("CLIENT_RETRY_WINDOW_SECONDS", 86_400)
 RAW_IMPRESSION_RETENTION_DAYS = env_int("RAW_IMPRESSION_RETENTION_DAYS", 30)
+# The consumer prunes raw rows every RAW_PRUNE_INTERVAL_SECONDS (0 = never), at most
+# RAW_PRUNE_BATCH_ROWS rows per transaction between two polls.
+RAW_PRUNE_INTERVAL_SECONDS = env_int("RAW_PRUNE_INTERVAL_SECONDS", 3600)
+RAW_PRUNE_BATCH_ROWS = env_int("RAW_PRUNE_BATCH_ROWS", 5000)
+if IMPRESSIONS_TOPIC_RETENTION_MS < 3_600_000 or IMPRESSIONS_TOPIC_SEGMENT_MS < 60_000:
+    raise ImproperlyConfigured(
+        "IMPRESSIONS_TOPIC_RETENTION_MS must be at least 3600000 (1 hour) and "
+        "IMPRESSIONS_TOPIC_SEGMENT_MS at least 60000; -1 (keep forever) is not supported, since "
+        "raw rows could then never be pruned safely"
+    )
+if DEAD_LETTER_TOPIC_RETENTION_MS < IMPRESSIONS_TOPIC_RETENTION_MS:
+    raise ImproperlyConfigured(
+        "DEAD_LETTER_TOPIC_RETENTION_MS must be at least IMPRESSIONS_TOPIC_RETENTION_MS "
+        f"({IMPRESSIONS_TOPIC_RETENTION_MS}): dead letters wait for an operator"
+    )
+if CLIENT_RETRY_WINDOW_SECONDS < 0 or RAW_PRUNE_INTERVAL_SECONDS < 0 or RAW_PRUNE_BATCH_ROWS < 1:
+    raise ImproperlyConfigured(
+        "CLIENT_RETRY_WINDOW_SECONDS and RAW_PRUNE_INTERVAL_SECONDS must be >= 0 and "
+        "RAW_PRUNE_BATCH_ROWS >= 1"
+    )
+# (+ 1 hour for the broker's retention check interval and clock skew: stats/retention.py)
+_RAW_MINIMUM_SECONDS = (
+    (IMPRESSIONS_TOPIC_RETENTION_MS + IMPRESSIONS_TOPIC_SEGMENT_MS) // 1000
+    + CLIENT_RETRY_WINDOW_SECONDS
+    + 3600
+)
+if RAW_IMPRESSION_RETENTION_DAYS * 86_400 < _RAW_MINIMUM_SECONDS:
+    raise ImproperlyConfigured(
+        f"RAW_IMPRESSION_RETENTION_DAYS={RAW_IMPRESSION_RETENTION_DAYS} would prune raw rows "
+        "that a retry or a replay of the topic can still meet (and then count again): it must "
+        "cover IMPRESSIONS_TOPIC_RETENTION_MS + IMPRESSIONS_TOPIC_SEGMENT_MS + "
+        f"CLIENT_RETRY_WINDOW_SECONDS + 1 hour = {_RAW_MINIMUM_SECONDS / 86_400:.2f} days. "
+        f"Raise it to at least {-(-_RAW_MINIMUM_SECONDS // 86_400)}, or shorten the topic's "
+        "retention."
+    )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

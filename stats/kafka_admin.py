@@ -1,8 +1,8 @@
 """Kafka adapter for administration and the read side: create topics; read offsets, retained
 records and the consumer group's members (for the pipeline view).
 
-Only the Kafka adapters import `kafka`: this one, impressions.publisher and, in
-stats.consumer, kafka_client, rebalance_listener and dead_letters.
+Only the Kafka adapters import `kafka`: this one, kafka_topic_configs, impressions.publisher
+and, in stats.consumer, kafka_client, rebalance_listener and dead_letters.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from django.conf import settings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from stats.retention import topic_configs
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,9 @@ def ensure_topics(
 ) -> list[str]:
     """Create `topic` and its dead-letter topic when missing; return the names missing before.
 
-    With `create=False` only report them. An existing topic is left as it is (its partition
-    count is not changed).
+    With `create=False` only report them. New topics get their retention from settings
+    (stats.retention.topic_configs); an existing topic is left as it is (its partition count
+    and configs are not changed; kafka_topic_configs.topic_config_drift reports them).
     Raises BrokerUnavailable when the broker does not answer.
     """
     wanted = [topic, dead_letter_topic(topic)]
@@ -60,15 +63,19 @@ def ensure_topics(
         created = []
         for name in missing:
             try:
+                configs = topic_configs(dead_letters=name != topic)
                 admin.create_topics(
                     [
                         NewTopic(
-                            name, num_partitions=partitions, replication_factor=replication_factor
+                            name,
+                            num_partitions=partitions,
+                            replication_factor=replication_factor,
+                            topic_configs=configs,
                         )
                     ]
                 )
                 created.append(name)
-                logger.info("created topic %s with %d partitions", name, partitions)
+                logger.info("created topic %s with %d partitions, %s", name, partitions, configs)
             except TopicAlreadyExistsError:
                 pass  # another process created it between our list and our create
         return created

@@ -12,7 +12,7 @@ hour and day already computed by `stats.bucketing` (the one place that decides b
 3. count: add the new rows to the minute, hour and day counters;
 4. users: insert the new (ad, day, user) rows, also under the pseudo ad `ALL_ADS`, and move
    `AdDailyReach` by the difference of each touched pair's "previous day" lists before and
-   after the insert.
+   after the insert, deleting the reach rows that difference leaves at zero.
 
 Counters only ever grow from rows this call inserted, so a resent event never counts twice.
 Rows are written in key order to keep concurrent transactions from deadlocking.
@@ -201,6 +201,14 @@ def _add_users(cursor: Any) -> None:
         f" ORDER BY ad_id, day, previous_day"
         f" ON CONFLICT (ad_id, day, previous_day)"
         f" DO UPDATE SET users = {reach}.users + excluded.users"
+    )
+    # A late event gives the user's next day with the ad a new previous day, which can leave
+    # the old key at zero users: remove those rows (only keys this call just lowered, whose
+    # rows it already holds), so that every reach row counts someone.
+    cursor.execute(
+        f"DELETE FROM {reach} WHERE users = 0 AND (ad_id, day, previous_day) IN"
+        f" (SELECT ad_id, day, previous_day FROM {REACH_DELTA}"
+        f" GROUP BY ad_id, day, previous_day HAVING SUM(change) < 0)"
     )
 
 

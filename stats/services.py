@@ -13,7 +13,7 @@ from django.utils import timezone
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
-from stats import recording
+from stats import recording, retention
 from stats.models import PartitionOffset
 
 logger = logging.getLogger(__name__)
@@ -64,11 +64,22 @@ def _advance_offsets(offsets: Sequence[OffsetUpdate]) -> None:
     )
 
 
-def impressions_prune(*, older_than: datetime) -> int:
-    """Delete raw impressions recorded before `older_than`; aggregates stay.
+def impressions_prune(
+    *, older_than: datetime, limit: int | None = None, now: datetime | None = None
+) -> int:
+    """Delete raw impressions recorded before `older_than` (at most `limit`, oldest first, in
+    one short transaction); return how many. Aggregates stay.
 
     By recording time, not event time: a late event's row must outlive its clients' retries,
-    since the row is what makes a retried event_id count once.
+    since the row is what makes a retried event_id count once. Raises
+    retention.RetentionRefused when `older_than` is younger than RAW_IMPRESSION_RETENTION_DAYS
+    before `now` (see stats.retention for why the retention has a floor).
     """
-    deleted, _ = Impression.objects.filter(recorded_at__lt=older_than).delete()
+    retention.check_prune_cutoff(older_than, now=now or timezone.now())
+    rows = Impression.objects.filter(recorded_at__lt=older_than)
+    with transaction.atomic():
+        if limit is not None:
+            oldest = rows.order_by("recorded_at").values_list("pk", flat=True)[:limit]
+            rows = Impression.objects.filter(pk__in=list(oldest))
+        deleted, _ = rows.delete()
     return deleted

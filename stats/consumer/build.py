@@ -12,6 +12,7 @@ from impressions.contract import AdImpressionEvent
 from stats.consumer.dead_letters import KafkaDeadLetterSink
 from stats.consumer.kafka_client import KafkaConsumerClient
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
+from stats.maintenance import RawRowPruner
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
 
@@ -47,6 +48,7 @@ def build_consumer(
         recorder=record,
         ledger=ledger,
         dead_letters=KafkaDeadLetterSink(bootstrap_servers=bootstrap_servers, topic=config.topic),
+        maintenance=RawRowPruner.from_settings(),
     )
 
 

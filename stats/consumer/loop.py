@@ -60,11 +60,13 @@ class ImpressionConsumer:
         ledger: LedgerReader,
         dead_letters: DeadLetterSink,
         clock: Callable[[], float] = time.monotonic,
+        maintenance: Callable[[], None] | None = None,  # between polls, e.g. raw-row pruning
     ) -> None:
         self.config = config
         self.totals = ConsumerTotals()
         self.positions = Positions()
         self._client, self._ledger, self._sink, self._clock = client, ledger, dead_letters, clock
+        self._maintenance = maintenance
         self._dead_letter = DeadLetterStep(dead_letters, self.positions)
         self._write = WriteStep(recorder, group=config.group, dead_letter=self._dead_letter)
         self._stopping = threading.Event()
@@ -103,6 +105,8 @@ class ImpressionConsumer:
             self._last_activity = self._clock()
         if batch:
             self._process(batch)
+        if self._maintenance is not None:
+            self._maintenance()
         self._progress.tick(self._clock(), self._lag)
         return self._idle_exit_code()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,10 @@ from stats.consumer import (
     stop_on_signals,
 )
 from stats.kafka_admin import BrokerUnavailable, ensure_topics
+from stats.kafka_topic_configs import topic_config_drift
 from stats.models import PartitionOffset
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -59,6 +63,7 @@ class Command(BaseCommand):
                 f"missing topics {', '.join(missing)}: create them (the dead-letter topic too) "
                 "or run without --no-create-topic"
             )
+        _warn_about_topic_configs(options["topic"])
         config = ConsumerConfig(
             topic=options["topic"],
             group=options["group"],
@@ -77,3 +82,12 @@ class Command(BaseCommand):
                 raise CommandError(str(exc), returncode=2) from exc
         if code:
             raise CommandError("the consumer stopped without partitions", returncode=code)
+
+
+def _warn_about_topic_configs(topic: str) -> None:
+    """A topic whose retention differs from the settings is reported, not changed."""
+    try:
+        for problem in topic_config_drift(topic):
+            logger.warning("%s", problem)
+    except BrokerUnavailable as exc:
+        logger.warning("could not compare the topics' retention with the settings: %s", exc)
