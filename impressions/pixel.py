@@ -12,9 +12,9 @@ event id sent twice is counted once by the consumer. Answers:
 
 Every answer forbids caching, so each page view reaches the server. HEAD (link-preview bots,
 crawlers checking the URL) counts nothing: it answers what GET would (the GIF's headers, or the
-400 of a bad parameter) without throttling or publishing. `user_id` falls back to the demo page's cookie (DEMO_USER_COOKIE);
-`event_id` is optional (the server assigns one, and then a repeated request counts again).
-Other query parameters (e.g. a cache-buster) are ignored.
+400 of a bad parameter) without throttling or publishing. `user_id` falls back to the demo
+page's cookie (DEMO_USER_COOKIE); `event_id` is optional (the server assigns one, and then a
+repeated request counts again). Other query parameters (e.g. a cache-buster) are ignored.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from stats.consumer import (
     build_consumer,
     stop_on_signals,
 )
+from stats.consumer.metrics import ConsumerMetrics
+from stats.consumer.metrics_server import MetricsServer
 from stats.kafka_admin import BrokerUnavailable, ensure_topics
 from stats.models import PartitionOffset
 
@@ -37,10 +39,19 @@ class Command(BaseCommand):
             action="store_true",
             help="do not create the topic (IMPRESSIONS_TOPIC_PARTITIONS partitions) when missing",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.CONSUMER_METRICS_PORT,
+            metavar="PORT",
+            help="serve /metrics and /readyz on CONSUMER_METRICS_ADDRESS:PORT (0: no server)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
+        if not 0 <= options["metrics_port"] <= 65535:
+            raise CommandError("--metrics-port must be a TCP port, or 0 for no metrics server")
         group_field = PartitionOffset._meta.get_field("consumer_group")
         if not 0 < len(options["group"]) <= (group_field.max_length or 0):
             raise CommandError(f"--group must be 1 to {group_field.max_length} characters")
@@ -66,14 +77,34 @@ class Command(BaseCommand):
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
         )
+        metrics = ConsumerMetrics()
+        server = self._metrics_server(metrics, options["metrics_port"])
         try:
-            consumer = build_consumer(config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
-        except BrokerFailure as exc:
-            raise CommandError(f"could not join group {config.group}: {exc}") from exc
-        with stop_on_signals(consumer):
             try:
-                code = consumer.run()
-            except LedgerAheadOfTopic as exc:
-                raise CommandError(str(exc), returncode=2) from exc
+                consumer = build_consumer(
+                    config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, metrics=metrics
+                )
+            except BrokerFailure as exc:
+                raise CommandError(f"could not join group {config.group}: {exc}") from exc
+            with stop_on_signals(consumer):
+                try:
+                    code = consumer.run()
+                except LedgerAheadOfTopic as exc:
+                    raise CommandError(str(exc), returncode=2) from exc
+        finally:
+            if server is not None:
+                server.close()
         if code:
             raise CommandError("the consumer stopped without partitions", returncode=code)
+
+    def _metrics_server(self, metrics: ConsumerMetrics, port: int) -> MetricsServer | None:
+        if not port:
+            return None
+        address = settings.CONSUMER_METRICS_ADDRESS
+        try:
+            return MetricsServer(metrics, address=address, port=port)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot serve metrics on {address}:{port} ({exc}); choose another "
+                "--metrics-port or CONSUMER_METRICS_ADDRESS"
+            ) from exc
