@@ -47,7 +47,9 @@ def test_an_unreachable_broker_is_a_503_naming_it_within_the_bound(
 
 @pytest.mark.integration
 @pytest.mark.django_db
-def test_a_missing_topic_is_not_ready(client: Client, kafka_servers: list[str], settings: Any) -> None:
+def test_a_missing_topic_is_not_ready(
+    client: Client, kafka_servers: list[str], settings: Any
+) -> None:
     settings.IMPRESSIONS_TOPIC = f"test-absent-{uuid.uuid4().hex[:10]}"
     status, body, _ = readyz(client)
     assert status == 503
