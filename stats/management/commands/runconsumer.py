@@ -55,6 +55,19 @@ class Command(BaseCommand):
         group_field = PartitionOffset._meta.get_field("consumer_group")
         if not 0 < len(options["group"]) <= (group_field.max_length or 0):
             raise CommandError(f"--group must be 1 to {group_field.max_length} characters")
+        # Before anything else, so that a port in use stops it at once, and /readyz answers
+        # (not ready) while the topic is checked and the group joined.
+        metrics = ConsumerMetrics()
+        server = self._metrics_server(metrics, options["metrics_port"])
+        try:
+            code = self._consume(options, metrics)
+        finally:
+            if server is not None:
+                server.close()
+        if code:
+            raise CommandError("the consumer stopped without partitions", returncode=code)
+
+    def _consume(self, options: dict[str, Any], metrics: ConsumerMetrics) -> int:
         create = not options["no_create_topic"]
         try:
             missing = ensure_topics(
@@ -77,25 +90,17 @@ class Command(BaseCommand):
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
         )
-        metrics = ConsumerMetrics()
-        server = self._metrics_server(metrics, options["metrics_port"])
         try:
+            consumer = build_consumer(
+                config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, metrics=metrics
+            )
+        except BrokerFailure as exc:
+            raise CommandError(f"could not join group {config.group}: {exc}") from exc
+        with stop_on_signals(consumer):
             try:
-                consumer = build_consumer(
-                    config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, metrics=metrics
-                )
-            except BrokerFailure as exc:
-                raise CommandError(f"could not join group {config.group}: {exc}") from exc
-            with stop_on_signals(consumer):
-                try:
-                    code = consumer.run()
-                except LedgerAheadOfTopic as exc:
-                    raise CommandError(str(exc), returncode=2) from exc
-        finally:
-            if server is not None:
-                server.close()
-        if code:
-            raise CommandError("the consumer stopped without partitions", returncode=code)
+                return consumer.run()
+            except LedgerAheadOfTopic as exc:
+                raise CommandError(str(exc), returncode=2) from exc
 
     def _metrics_server(self, metrics: ConsumerMetrics, port: int) -> MetricsServer | None:
         if not port:
