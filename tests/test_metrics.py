@@ -15,6 +15,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from impressions.publisher import close_publisher
+from tests.test_slow_clients import ProdShape, prod_shape  # noqa: F401 (a fixture)
 from tests.web_server import fetch, gunicorn, sample
 
 REQUESTS = "adstats_http_requests_total"
@@ -137,6 +138,17 @@ def test_gunicorn_workers_add_up_and_their_folder_is_removed(tmp_path: Path) -> 
     assert not folder.exists(), "gunicorn's exit must remove the folder it made"
 
 
-def test_the_public_front_does_not_serve_metrics() -> None:
-    template = Path("deploy/nginx/adstats.conf.template").read_text()
-    assert re.search(r"location = /metrics \{\s*return 404;\s*\}", template)
+@pytest.mark.integration
+def test_the_production_front_hides_metrics_that_gunicorn_adds_up(
+    prod_shape: ProdShape,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """scripts/prod-local (nginx before 3 gunicorn workers): /metrics is 404 through nginx;
+    straight to gunicorn on its loopback port it answers with every worker's requests."""
+    prod_shape.start()
+    for _ in range(30):
+        assert fetch(prod_shape.nginx_port, "GET", "/healthz").status == 200
+    assert fetch(prod_shape.nginx_port, "GET", "/metrics").status == 404
+    text = fetch(prod_shape.gunicorn_port, "GET", "/metrics").body.decode()
+    # 30 through nginx, and prod-local's own start-up probes straight to gunicorn.
+    assert sample(text, REQUESTS, endpoint="/healthz", method="GET", status="200") >= 30
+    assert fetch(prod_shape.nginx_port, "GET", "/readyz").status in (200, 503)  # public
