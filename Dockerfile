@@ -45,7 +45,10 @@ EXPOSE 8000
 # a kept-alive connection just as nginx sends a request on it. /dev/shm keeps the worker
 # heartbeat off the overlay filesystem; the control socket (gunicornc) is off: it would live
 # under $HOME, which is read-only here.
+# -c adsite/gunicorn_conf.py: Prometheus' multiprocess mode (a private folder in /dev/shm,
+# removed on exit; each exited worker marked dead), so /metrics adds up all workers.
 CMD ["gunicorn", "adsite.wsgi", \
+     "--config", "adsite/gunicorn_conf.py", \
      "--bind", "0.0.0.0:8000", \
      "--worker-class", "gthread", \
      "--workers", "3", \

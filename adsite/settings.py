@@ -122,6 +122,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it counts and times every answer, refusals included (adsite/metrics.py).
+    "adsite.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A Content-Type header Django cannot parse is a 400 here, not a 500 (adsite/middleware.py).
     "adsite.middleware.RejectUnparsableContentTypeMiddleware",
@@ -135,6 +137,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A statement PostgreSQL cancelled (DB_STATEMENT_TIMEOUT_MS) is a 503, not a 500.
+    "adsite.db_timeouts.StatementTimeoutMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -316,6 +320,34 @@ if RAW_IMPRESSION_RETENTION_DAYS * 86_400 < _RAW_MINIMUM_SECONDS:
         f"Raise it to at least {-(-_RAW_MINIMUM_SECONDS // 86_400)}, or shorten the topic's "
         "retention."
     )
+
+# --- Metrics, readiness, timeouts (issue 11, part 4; README "Metrics, readiness, timeouts") ---
+# GET /metrics (Prometheus): with METRICS_TOKEN set, only for `Authorization: Bearer <token>`;
+# without it, only for a client on the loopback that came straight to the app server (no
+# X-Forwarded-For, i.e. not through nginx, whose front answers /metrics 404 anyway).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 16 characters (or empty: /metrics only on the loopback)"
+    )
+# `runconsumer --metrics-port` serves /metrics and /readyz on this address (its default port:
+# CONSUMER_METRICS_PORT; 0 = no server).
+CONSUMER_METRICS_ADDRESS = env_str("CONSUMER_METRICS_ADDRESS", "127.0.0.1")
+CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 0)
+if not 0 <= CONSUMER_METRICS_PORT <= 65535:
+    raise ImproperlyConfigured("CONSUMER_METRICS_PORT must be a TCP port, or 0 for no server")
+# /readyz waits at most this long for each of its checks (database, broker), run side by side.
+READINESS_CHECK_TIMEOUT_SECONDS = env_float("READINESS_CHECK_TIMEOUT_SECONDS", 2.0)
+if not 0 < READINESS_CHECK_TIMEOUT_SECONDS <= 30:
+    raise ImproperlyConfigured("READINESS_CHECK_TIMEOUT_SECONDS must be above 0 and at most 30")
+# PostgreSQL cancels a web request's statement after this many milliseconds (0 = never): the
+# request gets a 503 and an abandoned read stops in the server. Set by the WSGI entry point
+# (adsite/wsgi.py: gunicorn, runserver) only; runconsumer and management commands run unbounded.
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000)
+if DB_STATEMENT_TIMEOUT_MS < 0:
+    raise ImproperlyConfigured("DB_STATEMENT_TIMEOUT_MS must be 0 (off) or a positive number")
+# Probes inside the network need no TLS, as for /healthz.
+SECURE_REDIRECT_EXEMPT += [r"^readyz$", r"^metrics$"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -6,7 +6,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from adsite.views import healthz, landing
+from adsite.metrics import metrics_view
+from adsite.views import healthz, landing, readyz
 from impressions.demo import demo
 from impressions.pixel import pixel
 from stats.dashboard.views import ad_dashboard_view, dashboard_view
@@ -14,6 +15,8 @@ from stats.dashboard.views import ad_dashboard_view, dashboard_view
 urlpatterns = [
     path("", landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     # Browsers ask for /favicon.ico on every page; a 404 there is a console error.
     path("favicon.ico", RedirectView.as_view(url=static("stats/favicon.svg"), permanent=True)),
     path("demo/", demo, name="demo"),

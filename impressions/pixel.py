@@ -10,10 +10,11 @@ event id sent twice is counted once by the consumer. Answers:
 - 429: over INGEST_THROTTLE_RATE (the ingest API's throttle and budget), with Retry-After;
 - 503: the broker did not acknowledge within KAFKA_PUBLISH_TIMEOUT_SECONDS, with Retry-After.
 
-Every answer forbids caching, so each page view reaches the server. HEAD is handled as GET (it
-reports the impression too). `user_id` falls back to the demo page's cookie (DEMO_USER_COOKIE);
-`event_id` is optional (the server assigns one, and then a repeated request counts again).
-Other query parameters (e.g. a cache-buster) are ignored.
+Every answer forbids caching, so each page view reaches the server. HEAD (link-preview bots,
+crawlers checking the URL) counts nothing: it answers what GET would (the GIF's headers, or the
+400 of a bad parameter) without throttling or publishing. `user_id` falls back to the demo
+page's cookie (DEMO_USER_COOKIE); `event_id` is optional (the server assigns one, and then a
+repeated request counts again). Other query parameters (e.g. a cache-buster) are ignored.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views import View
 
-from impressions.contract import ContractError, event_from_input
+from impressions.contract import AdImpressionEvent, ContractError, event_from_input
 from impressions.publisher import PublishUnavailable, publish_events
 from impressions.throttling import IngestRateThrottle
 
@@ -88,10 +89,35 @@ def _pixel_input(request: HttpRequest) -> dict[str, str]:
     return given
 
 
+def _gif() -> HttpResponse:
+    response = HttpResponse(TRANSPARENT_GIF, content_type="image/gif")
+    for name, value in _NO_STORE.items():
+        response[name] = value
+    return response
+
+
+def _event_or_refusal(request: HttpRequest) -> AdImpressionEvent | HttpResponse:
+    """The event the query describes, or the 400 that names the parameter at fault."""
+    try:
+        return event_from_input(_pixel_input(request), now=timezone.now())
+    except _BadParameter as exc:
+        return _text(400, str(exc))
+    except ContractError as exc:
+        return _text(400, _reason(exc))
+
+
 class PixelView(View):
-    """GET (and HEAD, which Django's View maps to GET): validate, publish, answer the GIF."""
+    """GET: validate, publish, answer the GIF. HEAD: validate, answer the GIF's headers, and
+    publish nothing."""
 
     http_method_names = ["get", "head"]
+
+    def head(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """A HEAD is no view of the ad (a link-preview bot looking at the URL): it counts
+        nothing and is not throttled. The server sends the headers only (Content-Length as
+        for GET); a bad parameter is the same 400 as for GET."""
+        event = _event_or_refusal(request)
+        return event if isinstance(event, HttpResponse) else _gif()
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         throttle = IngestRateThrottle()
@@ -99,12 +125,9 @@ class PixelView(View):
             wait = throttle.wait()
             retry_after = str(max(1, math.ceil(wait))) if wait is not None else "1"
             return _text(429, "too many requests; slow down", **{"Retry-After": retry_after})
-        try:
-            event = event_from_input(_pixel_input(request), now=timezone.now())
-        except _BadParameter as exc:
-            return _text(400, str(exc))
-        except ContractError as exc:
-            return _text(400, _reason(exc))
+        event = _event_or_refusal(request)
+        if isinstance(event, HttpResponse):
+            return event
         try:
             publish_events([event])
         except PublishUnavailable as exc:
@@ -113,9 +136,7 @@ class PixelView(View):
                 f"not recorded, retry later with the same event_id ({event.event_id}): {exc}",
                 **{"Retry-After": str(settings.INGEST_RETRY_AFTER_SECONDS)},
             )
-        response = HttpResponse(TRANSPARENT_GIF, content_type="image/gif")
-        for name, value in _NO_STORE.items():
-            response[name] = value
+        response = _gif()
         response["X-Event-Id"] = str(event.event_id)
         return response
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from adsite.metrics import PUBLISH_DURATION, PUBLISH_UNAVAILABLE
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 
 logger = logging.getLogger(__name__)
@@ -86,11 +87,21 @@ def publish_events(events: Sequence[AdImpressionEvent], *, topic: str | None = N
 
     Raises PublishUnavailable when that does not happen within KAFKA_PUBLISH_TIMEOUT_SECONDS.
     Some of the events may still reach the topic later; a client that retries with the same
-    event ids is counted once.
+    event ids is counted once. The time it took, by outcome, goes to adsite.metrics.
     """
+    started = time.monotonic()
+    try:
+        _publish(events, topic=topic or settings.IMPRESSIONS_TOPIC)
+    except PublishUnavailable:
+        PUBLISH_DURATION.labels("unavailable").observe(time.monotonic() - started)
+        PUBLISH_UNAVAILABLE.inc()
+        raise
+    PUBLISH_DURATION.labels("acknowledged").observe(time.monotonic() - started)
+
+
+def _publish(events: Sequence[AdImpressionEvent], *, topic: str) -> None:
     bound = settings.KAFKA_PUBLISH_TIMEOUT_SECONDS
     deadline = time.monotonic() + bound
-    topic = topic or settings.IMPRESSIONS_TOPIC
     producer = _producer(bound)
     try:
         futures = [

@@ -12,6 +12,7 @@ from impressions.contract import AdImpressionEvent
 from stats.consumer.dead_letters import KafkaDeadLetterSink
 from stats.consumer.kafka_client import KafkaConsumerClient
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
+from stats.consumer.metrics import ConsumerMetrics
 from stats.maintenance import RawRowPruner
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
@@ -20,9 +21,13 @@ T = TypeVar("T")
 
 
 def build_consumer(
-    config: ConsumerConfig, *, bootstrap_servers: Sequence[str]
+    config: ConsumerConfig,
+    *,
+    bootstrap_servers: Sequence[str],
+    metrics: ConsumerMetrics | None = None,
 ) -> ImpressionConsumer:
-    """A consumer of `config.topic` as a member of `config.group`, recording into the database.
+    """A consumer of `config.topic` as a member of `config.group`, recording into the database,
+    reporting to `metrics` when given.
 
     Joins the group at once. Raises records.BrokerFailure when the broker cannot be reached.
     """
@@ -37,14 +42,18 @@ def build_consumer(
             lambda: stored_offsets(consumer_group=config.group, topic=config.topic)
         )
 
+    client = KafkaConsumerClient(
+        bootstrap_servers=bootstrap_servers,
+        topic=config.topic,
+        group=config.group,
+        max_records=config.batch_size,
+    )
+    if metrics is not None:
+        metrics.told_it_has_none = client.joined_without_partitions
     return ImpressionConsumer(
         config,
-        client=KafkaConsumerClient(
-            bootstrap_servers=bootstrap_servers,
-            topic=config.topic,
-            group=config.group,
-            max_records=config.batch_size,
-        ),
+        client=client,
+        observer=metrics,
         recorder=record,
         ledger=ledger,
         dead_letters=KafkaDeadLetterSink(bootstrap_servers=bootstrap_servers, topic=config.topic),

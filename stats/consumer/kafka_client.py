@@ -59,6 +59,10 @@ class KafkaConsumerClient:
     def assignment(self) -> set[Partition]:
         return {_partition(tp) for tp in self._consumer.assignment() or ()}  # None mid-rebalance
 
+    def joined_without_partitions(self) -> bool:
+        """The group has given this member its share, and it is no partition (a standby)."""
+        return self._notes.joined and not self._consumer.assignment()
+
     def seek(self, partition: Partition, offset: int) -> None:
         try:
             self._consumer.seek(_topic_partition(partition), offset)

@@ -20,10 +20,11 @@ from django.db import Error as DatabaseFailure
 
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
+from stats.consumer.observing import BatchTimes, LoopObserver, NoObserver
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
 from stats.consumer.positions import Positions, resume_offset
 from stats.consumer.progress import ConsumerTotals, ProgressLog
-from stats.consumer.records import Batch, BrokerFailure
+from stats.consumer.records import Batch, BrokerFailure, Partition
 from stats.consumer.writing import WriteStep
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ class ImpressionConsumer:
         dead_letters: DeadLetterSink,
         clock: Callable[[], float] = time.monotonic,
         maintenance: Callable[[], None] | None = None,  # between polls, e.g. raw-row pruning
+        observer: LoopObserver | None = None,
     ) -> None:
         self.config = config
+        self.observer = observer or NoObserver()  # metrics and readiness (metrics.py)
         self.totals = ConsumerTotals()
         self.positions = Positions()
         self._client, self._ledger, self._sink, self._clock = client, ledger, dead_letters, clock
@@ -108,6 +111,7 @@ class ImpressionConsumer:
         if self._maintenance is not None:
             self._maintenance()
         self._progress.tick(self._clock(), self._lag)
+        self.observer.stepped(lag=self._partition_lag())
         return self._idle_exit_code()
 
     def close(self) -> None:
@@ -147,6 +151,7 @@ class ImpressionConsumer:
         try:
             decoded = decode_records(batch.records())
             self._dead_letter(decoded.dead)
+            writing = self._clock()
             written = self._write(decoded.good, batch.next_offsets())
         except RETRYABLE as exc:
             for partition, offset in self.positions.rewind(batch).items():
@@ -162,10 +167,15 @@ class ImpressionConsumer:
             dead_lettered=len(decoded.dead) + written.refused,
             now=now,
         )
+        committed = True
         try:
             self._client.commit(batch.next_offsets())
         except BrokerFailure as exc:  # harmless: the ledger has them; only lag tools lag
             logger.warning("committing offsets to the broker failed (%s); the ledger has them", exc)
+            committed = False
+        done = self._clock()
+        times = BatchTimes(done - started, now - writing, done - now, committed)
+        self.observer.batch_recorded(totals=self.totals, times=times)
 
     def _idle_exit_code(self) -> int | None:
         """0 once idle for `exit_when_idle` and caught up; 1 if never given a partition."""
@@ -196,10 +206,15 @@ class ImpressionConsumer:
 
     def _lag(self) -> int:
         """Lag as last seen while fetching (no request to the broker)."""
-        lag = 0
+        return sum(self._partition_lag().values())
+
+    def _partition_lag(self) -> dict[Partition, int]:
+        """Per owned seeked partition: its end offset last seen while fetching minus the next
+        offset to record (0 while the end is unknown); no request to the broker."""
+        lag = {}
         for partition, position in self.positions.next.items():
             high = self._client.highwater(partition)
-            lag += max(high - position, 0) if high is not None else 0
+            lag[partition] = max(high - position, 0) if high is not None else 0
         return lag
 
     def _pause(self, exc: Exception, doing: str) -> None:

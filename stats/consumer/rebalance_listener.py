@@ -17,6 +17,7 @@ class RebalanceNotes(ConsumerRebalanceListener):
         self._lock = threading.Lock()
         self._assigned: set[TopicPartition] = set()
         self._revoked: set[TopicPartition] = set()
+        self.joined = False  # the group has assigned partitions (maybe none) at least once
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         with self._lock:
@@ -26,6 +27,7 @@ class RebalanceNotes(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         with self._lock:
             self._assigned |= set(assigned)
+            self.joined = True
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
         self.on_partitions_revoked(lost)

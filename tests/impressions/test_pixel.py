@@ -23,6 +23,7 @@ from impressions.demo import CATALOGUE, SLOTS
 from impressions.models import Impression
 from impressions.pixel import DEMO_USER_COOKIE, TRANSPARENT_GIF
 from impressions.publisher import close_publisher
+from stats.kafka_admin import end_offsets
 
 # The throttle keeps its counts in the database cache.
 pytestmark = pytest.mark.django_db
@@ -87,7 +88,7 @@ def test_pixel_is_counted_once_per_event_id(
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_head_reports_too_and_the_cookie_gives_the_user(
+def test_the_cookie_gives_the_user(
     api_client: APIClient,
     stats_client: APIClient,
     topic: str,
@@ -97,12 +98,36 @@ def test_head_reports_too_and_the_cookie_gives_the_user(
     event_id = str(uuid.uuid4())
     api_client.cookies[DEMO_USER_COOKIE] = "visitor-from-cookie"
 
-    response = pixel(api_client, "head", ad_id=ad, event_id=event_id)
-    assert_gif(response, body=False)
+    assert_gif(pixel(api_client, ad_id=ad, event_id=event_id))
     run_consumer()
 
     assert ad_totals(stats_client, ad)["impressions"] == 1
     assert Impression.objects.get(event_id=event_id).user_id == "visitor-from-cookie"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_head_counts_nothing_and_publishes_nothing(
+    api_client: APIClient,
+    stats_client: APIClient,
+    topic: str,
+    kafka_servers: list[str],
+    run_consumer: Callable[..., None],
+) -> None:
+    """Link-preview bots send HEAD: the GIF's headers, no record on the topic, no impression."""
+    ad = f"px-{uuid.uuid4().hex[:8]}"
+    for _ in range(3):
+        head = pixel(api_client, "head", ad_id=ad, event_id=str(uuid.uuid4()), user_id="bot")
+        assert_gif(head, body=False)
+        assert "X-Event-Id" not in head
+    counted = str(uuid.uuid4())
+    assert_gif(pixel(api_client, ad_id=ad, event_id=counted, user_id="u-1"))  # then one view
+
+    # The topic holds exactly the GET's record, and the consumer counts exactly that one.
+    assert sum(end_offsets(topic).values()) == 1
+    run_consumer()
+    assert ad_totals(stats_client, ad)["impressions"] == 1
+    assert [str(i.event_id) for i in Impression.objects.filter(ad_id=ad)] == [counted]
 
 
 @pytest.mark.integration
@@ -143,8 +168,9 @@ def test_unreachable_broker_is_503_with_retry_after(api_client: APIClient, no_br
     assert response["Cache-Control"] == NO_STORE
     assert event_id in response.content.decode()  # retry with the same id: counted once
     assert elapsed < no_broker.KAFKA_PUBLISH_TIMEOUT_SECONDS + 2.0, f"took {elapsed:.1f}s"
+    # HEAD publishes nothing, so it does not need the broker either.
     head = pixel(api_client, "head", ad_id="ad-1", event_id=event_id, user_id="u-1")
-    assert head.status_code == 503
+    assert_gif(head, body=False)
 
 
 UUID = "6f1c8a52-5d7e-4b8e-9a51-0d6f3c2b9a10"

@@ -15,6 +15,8 @@ from stats.consumer import (
     build_consumer,
     stop_on_signals,
 )
+from stats.consumer.metrics import ConsumerMetrics
+from stats.consumer.metrics_server import MetricsServer
 from stats.kafka_admin import BrokerUnavailable, ensure_topics
 from stats.kafka_topic_configs import topic_config_drift
 from stats.models import PartitionOffset
@@ -41,13 +43,35 @@ class Command(BaseCommand):
             action="store_true",
             help="do not create the topic (IMPRESSIONS_TOPIC_PARTITIONS partitions) when missing",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.CONSUMER_METRICS_PORT,
+            metavar="PORT",
+            help="serve /metrics and /readyz on CONSUMER_METRICS_ADDRESS:PORT (0: no server)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
+        if not 0 <= options["metrics_port"] <= 65535:
+            raise CommandError("--metrics-port must be a TCP port, or 0 for no metrics server")
         group_field = PartitionOffset._meta.get_field("consumer_group")
         if not 0 < len(options["group"]) <= (group_field.max_length or 0):
             raise CommandError(f"--group must be 1 to {group_field.max_length} characters")
+        # Before anything else, so that a port in use stops it at once, and /readyz answers
+        # (not ready) while the topic is checked and the group joined.
+        metrics = ConsumerMetrics()
+        server = self._metrics_server(metrics, options["metrics_port"])
+        try:
+            code = self._consume(options, metrics)
+        finally:
+            if server is not None:
+                server.close()
+        if code:
+            raise CommandError("the consumer stopped without partitions", returncode=code)
+
+    def _consume(self, options: dict[str, Any], metrics: ConsumerMetrics) -> int:
         create = not options["no_create_topic"]
         try:
             missing = ensure_topics(
@@ -72,16 +96,28 @@ class Command(BaseCommand):
             exit_when_idle=options["exit_when_idle"],
         )
         try:
-            consumer = build_consumer(config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
+            consumer = build_consumer(
+                config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, metrics=metrics
+            )
         except BrokerFailure as exc:
             raise CommandError(f"could not join group {config.group}: {exc}") from exc
         with stop_on_signals(consumer):
             try:
-                code = consumer.run()
+                return consumer.run()
             except LedgerAheadOfTopic as exc:
                 raise CommandError(str(exc), returncode=2) from exc
-        if code:
-            raise CommandError("the consumer stopped without partitions", returncode=code)
+
+    def _metrics_server(self, metrics: ConsumerMetrics, port: int) -> MetricsServer | None:
+        if not port:
+            return None
+        address = settings.CONSUMER_METRICS_ADDRESS
+        try:
+            return MetricsServer(metrics, address=address, port=port)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot serve metrics on {address}:{port} ({exc}); choose another "
+                "--metrics-port or CONSUMER_METRICS_ADDRESS"
+            ) from exc
 
 
 def _warn_about_topic_configs(topic: str) -> None:
