@@ -86,7 +86,7 @@ def test_a_run_of_invalid_records_opens_the_breaker_and_nothing_moves_past_it(
         for _ in range(60):
             loop.step()
 
-    p0, p1 = Partition("t", 0), Partition("t", 1)
+    p0 = Partition("t", 0)
     held_at, reason = reports.open[p0]
     assert "invalid" in reason and "not valid JSON" in reason
     assert store.ledger[0] == held_at  # the ledger stops where the partition is held

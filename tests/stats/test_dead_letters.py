@@ -169,7 +169,7 @@ def test_replaying_fixed_records_counts_them_once_however_often_replayed(
     (first, second) = letters(reason_kind="not valid JSON")
     assert (first.replay_count, first.status) == (0, "replayed")
     assert (second.replay_count, second.status) == (1, "new")
-    assert bytes(second.value) == MALFORMED[0]
+    assert second.value is not None and bytes(second.value) == MALFORMED[0]
 
 
 def test_discarding_needs_a_note_and_records_who_and_when(
