@@ -46,10 +46,9 @@ def _pre(value: bytes | memoryview | None) -> str:
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
     list_display = (
-        "__str__", "dead_lettered_at", "source", "reason_kind", "short_reason", "status",
-        "replay_count",
+        "position", "dead_lettered_at", "source", "short_reason", "status", "replay_count",
     )  # fmt: skip
-    list_display_links = ("__str__",)
+    list_display_links = ("position",)
     list_filter = (
         "status", "reason_kind", "dead_lettered_at", "source_partition", "source_topic",
     )  # fmt: skip
@@ -58,7 +57,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
     list_per_page = 100
     actions = ["replay", "discard", "export_json"]
     fieldsets = (
-        ("Dead letter", {"fields": ("position", "dead_lettered_at", "status", "reason")}),
+        (
+            "Dead letter",
+            {"fields": ("dlq_topic", "position", "dead_lettered_at", "status", "reason")},
+        ),
         ("Source record", {"fields": ("source", "source_timestamp", "consumer_group")}),
         ("Raw payload (escaped)", {"fields": ("raw_key", "raw_value", "truncated")}),
         (
@@ -93,11 +95,11 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_triage_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("stats.change_deadletter"))
 
-    @admin.display(description="position in .dlq")
+    @admin.display(description="dead letter", ordering="dlq_offset")
     def position(self, obj: DeadLetter) -> str:
-        return str(obj)
+        return f"{obj.dlq_partition}@{obj.dlq_offset}"
 
-    @admin.display(description="source", ordering="source_offset")
+    @admin.display(description="source record", ordering="source_offset")
     def source(self, obj: DeadLetter) -> str:
         return f"{obj.source_topic}[{obj.source_partition}]@{obj.source_offset}"
 
@@ -164,7 +166,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         changelist = self.get_changelist_instance(request)
         return self._json(changelist.get_queryset(request))
 
-    @admin.action(description="Replay the selected dead letters to their source topic",
+    @admin.action(description="Replay to the source topic",
                   permissions=["triage"])  # fmt: skip
     def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         try:
@@ -184,7 +186,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="Discard the selected dead letters (a note is required)",
+    @admin.action(description="Discard (a note is required)",
                   permissions=["triage"])  # fmt: skip
     def discard(
         self, request: HttpRequest, queryset: QuerySet[DeadLetter]
@@ -209,7 +211,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/stats/deadletter/discard.html", context)
 
-    @admin.action(description="Export the selected dead letters as JSON", permissions=["view"])
+    @admin.action(description="Export as JSON", permissions=["view"])
     def export_json(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse:
         return self._json(queryset)
 
