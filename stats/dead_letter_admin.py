@@ -13,8 +13,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -162,8 +164,13 @@ class DeadLetterAdmin(admin.ModelAdmin):
             )  # fmt: skip
 
     def export_matching_view(self, request: HttpRequest) -> HttpResponse:
-        """Every dead letter the list's current filters match, as JSON."""
-        changelist = self.get_changelist_instance(request)
+        """Every dead letter the list's current filters match, as JSON (400 for a bad filter)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("unknown or malformed filter", content_type="text/plain")
         return self._json(changelist.get_queryset(request))
 
     @admin.action(description="Replay to the source topic",

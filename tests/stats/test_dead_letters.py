@@ -224,6 +224,8 @@ def test_export_gives_json_of_the_selected_or_filtered_letters(
     assert [e["dlq"]["offset"] for e in json.loads(matching.content)["dead_letters"]] == [
         second.dlq_offset
     ]
+    bad = admin_client.get(reverse("admin:stats_deadletter_export"), {"dead_lettered_at__gte": "x"})
+    assert bad.status_code == 400
 
 
 def test_a_consumer_process_stops_dead_lettering_a_run_of_invalid_records(
