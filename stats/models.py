@@ -176,18 +176,4 @@ STATISTICS = (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach,
 
 # The dead-letter mirror and the breaker's state live in their own module (Django finds them
 # through this import).
-from stats.dead_letter_models import ConsumerBreaker, DeadLetter  # noqa: E402
-
-__all__ = [
-    "ALL_ADS",
-    "STATISTICS",
-    "AdDailyReach",
-    "AdDailyUser",
-    "AdDayCount",
-    "AdHourCount",
-    "AdMinuteCount",
-    "ConsumerBreaker",
-    "DeadLetter",
-    "KnownUser",
-    "PartitionOffset",
-]
+from stats.dead_letter_models import ConsumerBreaker, DeadLetter  # noqa: E402, F401
