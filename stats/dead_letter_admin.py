@@ -58,28 +58,17 @@ class DeadLetterAdmin(admin.ModelAdmin):
     date_hierarchy = "dead_lettered_at"
     list_per_page = 100
     actions = ["replay", "discard", "export_json"]
+    # fmt: off
     fieldsets = (
-        (
-            "Dead letter",
-            {"fields": ("dlq_topic", "position", "dead_lettered_at", "status", "reason")},
-        ),
+        ("Dead letter", {"fields": ("dlq_topic", "position", "dead_lettered_at", "status",
+                                    "reason")}),
         ("Source record", {"fields": ("source", "source_timestamp", "consumer_group")}),
         ("Raw payload (escaped)", {"fields": ("raw_key", "raw_value", "truncated")}),
-        (
-            "Triage",
-            {
-                "fields": (
-                    "replay_count",
-                    "replayed_at",
-                    "replayed_by",
-                    "discarded_at",
-                    "discarded_by",
-                    "discard_note",
-                )
-            },
-        ),  # fmt: skip
+        ("Triage", {"fields": ("replay_count", "replayed_at", "replayed_by", "discarded_at",
+                               "discarded_by", "discard_note")}),
         ("Headers", {"fields": ("header_table",)}),
     )
+    # fmt: on
     readonly_fields = ("position", "source", "raw_key", "raw_value", "header_table")
 
     class Media:
