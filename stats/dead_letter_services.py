@@ -58,7 +58,7 @@ def dead_letters_sync(*, topic: str, max_records: int, max_seconds: float) -> Sy
         dlq, start=start, max_records=max_records, max_seconds=max_seconds
     )
     DeadLetter.objects.bulk_create(
-        [mirror_row(dlq, record) for record in records], ignore_conflicts=True, batch_size=500
+        [mirror_row(dlq, record) for record in records], ignore_conflicts=True, batch_size=2000
     )
     return SyncResult(len(records), caught_up)
 
