@@ -1,10 +1,7 @@
 """Readiness of a web process (`GET /readyz`): a list of named checks, each bounded in time.
 
 A check is a function that returns None when all is well and raises (any exception, its text
-is the reason) when not. `READINESS_CHECKS` names them; one more check is one more line, e.g.
-the consumer's dead-letter breakers:
-
-    ("dead_letter_breakers", breakers_closed),
+is the reason) when not. `READINESS_CHECKS` names them; one more check is one more line.
 
 The checks run side by side in threads, and the answer comes within
 READINESS_CHECK_TIMEOUT_SECONDS whatever they do: a check still running then has failed.
@@ -20,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from stats.kafka_admin import end_offsets
+from stats.selectors import open_breakers
 
 Check = Callable[[], None]
 
@@ -41,9 +39,22 @@ def broker_answers() -> None:
         )
 
 
+def breakers_closed() -> None:
+    """No consumer of the group holds a partition with its dead-letter breaker open."""
+    try:
+        reasons = open_breakers(
+            consumer_group=settings.STATS_CONSUMER_GROUP, topic=settings.IMPRESSIONS_TOPIC
+        )
+    finally:
+        connection.close()
+    if reasons:
+        raise RuntimeError("; ".join(reasons))
+
+
 READINESS_CHECKS: list[tuple[str, Check]] = [
     ("database", database_answers),
     ("broker", broker_answers),
+    ("dead_letter_breakers", breakers_closed),
 ]
 
 

@@ -349,6 +349,28 @@ if DB_STATEMENT_TIMEOUT_MS < 0:
 # Probes inside the network need no TLS, as for /healthz.
 SECURE_REDIRECT_EXEMPT += [r"^readyz$", r"^metrics$"]
 
+# Dead-letter triage (issue 11, part 2). The consumer's dead-letter breaker: it stops
+# dead-lettering a partition (pauses it, reports not ready) when more than
+# DEAD_LETTER_BREAKER_SHARE of that partition's last DEAD_LETTER_BREAKER_WINDOW records are
+# invalid; a share of 1 turns it off. The admin's dead-letter page mirrors `<topic>.dlq` when
+# opened, reading at most DEAD_LETTER_SYNC_MAX_RECORDS within DEAD_LETTER_SYNC_SECONDS
+# (`manage.py syncdeadletters` reads the rest).
+DEAD_LETTER_BREAKER_SHARE = env_float("DEAD_LETTER_BREAKER_SHARE", 0.5)
+DEAD_LETTER_BREAKER_WINDOW = env_int("DEAD_LETTER_BREAKER_WINDOW", 1000)
+DEAD_LETTER_SYNC_MAX_RECORDS = env_int("DEAD_LETTER_SYNC_MAX_RECORDS", 5000)
+DEAD_LETTER_SYNC_SECONDS = env_float("DEAD_LETTER_SYNC_SECONDS", 3.0)
+if not 0 < DEAD_LETTER_BREAKER_SHARE <= 1:
+    raise ImproperlyConfigured(
+        "DEAD_LETTER_BREAKER_SHARE must be above 0 and at most 1 (1 turns the breaker off), got "
+        f"{DEAD_LETTER_BREAKER_SHARE!r}"
+    )
+if DEAD_LETTER_BREAKER_WINDOW < 1 or DEAD_LETTER_SYNC_MAX_RECORDS < 1:
+    raise ImproperlyConfigured(
+        "DEAD_LETTER_BREAKER_WINDOW and DEAD_LETTER_SYNC_MAX_RECORDS must be at least 1"
+    )
+if DEAD_LETTER_SYNC_SECONDS <= 0:
+    raise ImproperlyConfigured("DEAD_LETTER_SYNC_SECONDS must be above 0, e.g. 3")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from adsite.admin_base import ReadOnlyAdmin
+from stats import dead_letter_admin  # noqa: F401 - registers the dead-letter page
 from stats.models import AdDailyUser, AdMinuteCount, PartitionOffset
 
 admin.site.site_header = "Ad-impression statistics"

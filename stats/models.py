@@ -172,3 +172,8 @@ class PartitionOffset(models.Model):
 
 STATISTICS = (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach, KnownUser)
 """Every table the recording function derives from raw impressions (what a rebuild empties)."""
+
+
+# The dead-letter mirror and the breaker's state live in their own module (Django finds them
+# through this import).
+from stats.dead_letter_models import ConsumerBreaker, DeadLetter  # noqa: E402, F401

@@ -4,14 +4,17 @@ size: see stats.read_sql."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.db.models import QuerySet
+
 from stats import kafka_admin
 from stats.bucketing import Interval, days_touched, floor_to, zero_filled
-from stats.models import ALL_ADS, PartitionOffset
+from stats.models import ALL_ADS, ConsumerBreaker, DeadLetter, PartitionOffset
 from stats.ranges import cover
 from stats.read_sql import counter_rows, fetch_all, reach_rows
 
@@ -213,3 +216,62 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
             {"partition": partition, "end_offset": end, "processed_offset": done, "lag": lag}
         )
     return state
+
+
+def open_breakers(*, consumer_group: str, topic: str) -> list[str]:
+    """Why the consumer group holds partitions of `topic` now: one sentence per partition whose
+    dead-letter breaker is open (too many invalid records; see stats.consumer.breaker), oldest
+    first; empty when none is. A non-empty list means the consumer is not ready. One statement.
+
+    The consumer writes the state when a breaker opens and clears it when the partition changes
+    owner (a restart included) or the consumer closes.
+    """
+    rows = ConsumerBreaker.objects.filter(consumer_group=consumer_group, topic=topic).order_by(
+        "opened_at", "partition"
+    )
+    return [
+        f"{topic}[{row.partition}] held at offset {row.held_at} since "
+        f"{row.opened_at:%Y-%m-%d %H:%M:%S} UTC: {row.reason}"
+        for row in rows
+    ]
+
+
+def dead_letters_as_json(letters: QuerySet[DeadLetter]) -> list[dict[str, Any]]:
+    """The letters as JSON-ready dicts (key and value as UTF-8 text when they are text, and
+    always as base64), in the mirror's order."""
+    return [
+        {
+            "dlq": {"topic": d.dlq_topic, "partition": d.dlq_partition, "offset": d.dlq_offset},
+            "dead_lettered_at": d.dead_lettered_at.isoformat(),
+            "source": {
+                "topic": d.source_topic,
+                "partition": d.source_partition,
+                "offset": d.source_offset,
+                "timestamp": d.source_timestamp.isoformat() if d.source_timestamp else None,
+            },
+            "consumer_group": d.consumer_group,
+            "reason": d.reason,
+            **_bytes_field("key", d.key),
+            **_bytes_field("value", d.value),
+            "truncated": d.truncated,
+            "headers": d.headers,
+            "replay_count": d.replay_count,
+            "status": d.status,
+            "replayed_at": d.replayed_at.isoformat() if d.replayed_at else None,
+            "discarded_at": d.discarded_at.isoformat() if d.discarded_at else None,
+            "discarded_by": d.discarded_by.get_username() if d.discarded_by else None,
+            "discard_note": d.discard_note,
+        }
+        for d in letters.select_related("discarded_by")
+    ]
+
+
+def _bytes_field(name: str, value: bytes | memoryview | None) -> dict[str, str | None]:
+    if value is None:
+        return {name: None, f"{name}_base64": None}
+    raw = bytes(value)
+    try:
+        text: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {name: text, f"{name}_base64": base64.b64encode(raw).decode()}

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 
 from adsite import readiness
+from stats.dead_letter_services import breaker_open, breakers_clear
 from stats.kafka_admin import _clients
 
 
@@ -25,7 +26,10 @@ def readyz(client: Client) -> tuple[int, dict[str, Any], float]:
 def test_ready_when_the_database_and_the_broker_answer(client: Client, topic: str) -> None:
     status, body, _ = readyz(client)
     assert status == 200, body
-    assert body == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+    assert body == {
+        "status": "ready",
+        "checks": {"database": "ok", "broker": "ok", "dead_letter_breakers": "ok"},
+    }
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
@@ -87,3 +91,18 @@ def test_one_more_check_is_one_more_line(client: Client, monkeypatch: pytest.Mon
     assert body["checks"]["dead_letter_breakers"] == (
         "RuntimeError: dead-letter breaker open for ad-impressions[1]"
     )
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)  # the checks run in threads, on their own connections
+def test_an_open_dead_letter_breaker_is_not_ready_until_cleared(
+    client: Client, topic: str, group: str
+) -> None:
+    breaker_open(consumer_group=group, topic=topic, partition=1, held_at=7, reason="600 of 1000")
+    status, body, _ = readyz(client)
+    assert status == 503
+    assert body["failed"] == ["dead_letter_breakers"]
+    assert "600 of 1000" in body["checks"]["dead_letter_breakers"]
+    breakers_clear(consumer_group=group, topic=topic, partitions=[1])
+    status, body, _ = readyz(client)
+    assert status == 200, body

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import DataError, IntegrityError, connection
 from django.db import Error as DatabaseFailure
 
 from impressions.contract import AdImpressionEvent
+from stats.consumer.breaker import BreakerLimit, DeadLetterBreaker
 from stats.consumer.dead_letters import KafkaDeadLetterSink
 from stats.consumer.kafka_client import KafkaConsumerClient
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
 from stats.consumer.metrics import ConsumerMetrics
+from stats.consumer.records import Partition
+from stats.dead_letter_services import breaker_open, breakers_clear
 from stats.maintenance import RawRowPruner
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def build_consumer(
@@ -56,9 +62,66 @@ def build_consumer(
         observer=metrics,
         recorder=record,
         ledger=ledger,
-        dead_letters=KafkaDeadLetterSink(bootstrap_servers=bootstrap_servers, topic=config.topic),
+        dead_letters=KafkaDeadLetterSink(
+            bootstrap_servers=bootstrap_servers, topic=config.topic, group=config.group
+        ),
+        breaker=DeadLetterBreaker(
+            BreakerLimit(
+                share=settings.DEAD_LETTER_BREAKER_SHARE,
+                window=settings.DEAD_LETTER_BREAKER_WINDOW,
+            ),
+            DatabaseBreakerReporter(group=config.group, metrics=metrics),
+        ),
         maintenance=RawRowPruner.from_settings(),
     )
+
+
+class DatabaseBreakerReporter:
+    """Keeps the breaker's state in `ConsumerBreaker` rows for `open_breakers` (readiness).
+    A database failure here is logged, never raised: the state is advice, the pause is real."""
+
+    def __init__(self, *, group: str, metrics: ConsumerMetrics | None = None) -> None:
+        self._group = group
+        self._metrics = metrics  # the consumer's own /readyz: not ready while any is held
+        self._held: dict[Partition, str] = {}
+
+    def opened(self, partition: Partition, held_at: int, reason: str) -> None:
+        self._held[partition] = reason
+        self._tell_metrics()
+        self._quietly(
+            lambda: breaker_open(
+                consumer_group=self._group,
+                topic=partition.topic,
+                partition=partition.index,
+                held_at=held_at,
+                reason=reason,
+            )
+        )
+
+    def cleared(self, partitions: Sequence[Partition]) -> None:
+        for partition in partitions:
+            self._held.pop(partition, None)
+        self._tell_metrics()
+        by_topic: dict[str, list[int]] = {}
+        for partition in partitions:
+            by_topic.setdefault(partition.topic, []).append(partition.index)
+        self._quietly(
+            lambda: [
+                breakers_clear(consumer_group=self._group, topic=topic, partitions=indexes)
+                for topic, indexes in by_topic.items()
+            ]
+        )
+
+    def _tell_metrics(self) -> None:
+        if self._metrics is not None:
+            reasons = [f"{p}: {r}" for p, r in sorted(self._held.items())]
+            self._metrics.set_paused("; ".join(reasons) if reasons else None)
+
+    def _quietly(self, write: Callable[[], object]) -> None:
+        try:
+            _replacing_a_broken_connection(write)
+        except DatabaseFailure as exc:
+            logger.error("could not store the dead-letter breaker's state: %s", exc)
 
 
 def _replacing_a_broken_connection(query: Callable[[], T]) -> T:

@@ -69,6 +69,10 @@ class KafkaConsumerClient:
         except ValueError:  # "Unassigned partition": it moved on, and its next owner seeks it
             pass
 
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        owned = self._consumer.assignment() or set()
+        self._consumer.pause(*(tp for tp in map(_topic_partition, partitions) if tp in owned))
+
     def commit(self, offsets: Mapping[Partition, int]) -> None:
         try:
             self._consumer.commit(
@@ -118,4 +122,7 @@ def _topic_partition(partition: Partition) -> TopicPartition:
 
 def _record(r: ConsumerRecord) -> Record:
     """kafka-python's ConsumerRecord as the core's Record."""
-    return Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.timestamp_type)
+    headers = tuple((name, value or b"") for name, value in r.headers or ())
+    return Record(
+        r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.timestamp_type, headers
+    )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.db import Error as DatabaseFailure
 
+from stats.consumer.breaker import DeadLetterBreaker, Verdict
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
 from stats.consumer.observing import BatchTimes, LoopObserver, NoObserver
@@ -60,6 +61,7 @@ class ImpressionConsumer:
         recorder: Recorder,
         ledger: LedgerReader,
         dead_letters: DeadLetterSink,
+        breaker: DeadLetterBreaker | None = None,
         clock: Callable[[], float] = time.monotonic,
         maintenance: Callable[[], None] | None = None,  # between polls, e.g. raw-row pruning
         observer: LoopObserver | None = None,
@@ -70,6 +72,7 @@ class ImpressionConsumer:
         self.positions = Positions()
         self._client, self._ledger, self._sink, self._clock = client, ledger, dead_letters, clock
         self._maintenance = maintenance
+        self._breaker = breaker or DeadLetterBreaker()
         self._dead_letter = DeadLetterStep(dead_letters, self.positions)
         self._write = WriteStep(recorder, group=config.group, dead_letter=self._dead_letter)
         self._stopping = threading.Event()
@@ -103,6 +106,7 @@ class ImpressionConsumer:
             self._pause(exc, "polling the broker")
             return None
         self.positions.rebalanced(assigned=polled.assigned, revoked=polled.revoked)
+        self._breaker.forget(polled.assigned | polled.revoked)  # a new owner judges afresh
         batch = self.positions.fresh(polled.records)  # before seeking: drops pre-seek records
         if self.positions.unseeked and self._seek_to_ledger():
             self._last_activity = self._clock()
@@ -116,6 +120,7 @@ class ImpressionConsumer:
 
     def close(self) -> None:
         self._progress.final(self._clock(), self._lag)
+        self._breaker.close()
         self._sink.close()
         self._client.close()
         logger.info("consumer closed")
@@ -150,6 +155,9 @@ class ImpressionConsumer:
             self.totals.first_batch_at = started
         try:
             decoded = decode_records(batch.records())
+            verdict = self._breaker.judge(batch, decoded.dead)
+            if verdict.tripped:
+                return self._hold(batch, verdict)
             self._dead_letter(decoded.dead)
             writing = self._clock()
             written = self._write(decoded.good, batch.next_offsets())
@@ -159,6 +167,7 @@ class ImpressionConsumer:
             self._pause(exc, "recording a batch")
             return
         self.positions.committed(batch)
+        self._breaker.accept(verdict)
         self._last_activity = now = self._clock()
         self.totals.add(
             consumed=len(batch),
@@ -176,6 +185,14 @@ class ImpressionConsumer:
         done = self._clock()
         times = BatchTimes(done - started, now - writing, done - now, committed)
         self.observer.batch_recorded(totals=self.totals, times=times)
+
+    def _hold(self, batch: Batch, verdict: Verdict) -> None:
+        """The dead-letter breaker opened: rewind the whole batch, pause what it tripped."""
+        rewind = self.positions.rewind(batch)
+        for partition, offset in rewind.items():
+            self._client.seek(partition, offset)
+        self._client.pause(sorted(verdict.tripped))
+        self._breaker.hold(verdict, held_at=rewind)
 
     def _idle_exit_code(self) -> int | None:
         """0 once idle for `exit_when_idle` and caught up; 1 if never given a partition."""

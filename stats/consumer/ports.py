@@ -46,6 +46,10 @@ class ConsumerClient(Protocol):
         """Fetch `partition` from `offset` on the next poll; ignored if it is not owned."""
         ...
 
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        """Fetch nothing more from these partitions until they are assigned again."""
+        ...
+
     def commit(self, offsets: Mapping[Partition, int]) -> None:
         """Store next offsets in the group, for lag tools only (the ledger is the truth)."""
         ...

@@ -38,6 +38,11 @@ class Record:
     value: bytes | None
     timestamp: int | None = None  # milliseconds since the epoch
     timestamp_type: int = CREATE_TIME
+    headers: tuple[tuple[str, bytes], ...] = ()  # as written by the producer
+
+    def header(self, name: str) -> bytes | None:
+        """The last value of header `name`, or None."""
+        return next((value for key, value in reversed(self.headers) if key == name), None)
 
     @property
     def source(self) -> Partition:

@@ -85,6 +85,7 @@ class InMemoryConsumer:
         self.broker, self.max_records = broker, max_records
         self.owned: set[Partition] = set()
         self.fetch_at: dict[Partition, int] = {}
+        self.paused: set[Partition] = set()
         self.notes: tuple[set[Partition], set[Partition]] = (set(), set())
         self.poll_failures = 0  # the next polls raise BrokerFailure
         self.closed = False
@@ -93,6 +94,7 @@ class InMemoryConsumer:
         assigned, revoked = self.notes
         self.notes = (assigned | owned, revoked | self.owned)
         self.owned = set(owned)
+        self.paused.clear()
         self.fetch_at = {p: self.broker.committed.get(p, self.broker.logs[p].start) for p in owned}
 
     def poll(self, timeout_ms: int) -> Polled:
@@ -103,7 +105,7 @@ class InMemoryConsumer:
             raise BrokerFailure("the broker is away")
         records: dict[Partition, list[Record]] = {}
         budget = self.max_records
-        for partition in sorted(self.owned):
+        for partition in sorted(self.owned - self.paused):
             log, at = self.broker.logs[partition], self.fetch_at[partition]
             if not log.start <= at <= log.end:
                 at = log.start  # out of range: reset to the earliest retained offset
@@ -123,6 +125,9 @@ class InMemoryConsumer:
     def seek(self, partition: Partition, offset: int) -> None:
         if partition in self.owned:
             self.fetch_at[partition] = offset
+
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        self.paused |= set(partitions) & self.owned
 
     def commit(self, offsets: Mapping[Partition, int]) -> None:
         if any(self.notes) or not set(offsets) <= self.owned:
