@@ -23,7 +23,8 @@ def build_consumer(
 ) -> ImpressionConsumer:
     """A consumer of `config.topic` as a member of `config.group`, recording into the database.
 
-    Joins the group at once. Raises records.BrokerFailure when the broker cannot be reached.
+    Joins the group at once, as `config.membership` says. Raises records.BrokerFailure when the
+    broker cannot be reached.
     """
 
     def record(*, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()) -> int:
@@ -43,6 +44,7 @@ def build_consumer(
             topic=config.topic,
             group=config.group,
             max_records=config.batch_size,
+            membership=config.membership,
         ),
         recorder=record,
         ledger=ledger,

@@ -20,6 +20,7 @@ from django.db import Error as DatabaseFailure
 
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
+from stats.consumer.membership import Membership
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
 from stats.consumer.positions import Positions, resume_offset
 from stats.consumer.progress import ConsumerTotals, ProgressLog
@@ -43,6 +44,7 @@ class ConsumerConfig:
     exit_when_idle: float | None = None
     max_wait_for_assignment: float = 60.0
     retry_pause: float = 2.0  # after a failure, before trying again
+    membership: Membership = Membership()  # dynamic unless given an instance id
 
 
 class ImpressionConsumer:
@@ -80,7 +82,10 @@ class ImpressionConsumer:
 
         Raises positions.LedgerAheadOfTopic when the ledger lies beyond what the topic holds.
         """
-        logger.info("consuming %s as group %s", self.config.topic, self.config.group)
+        logger.info(
+            "consuming %s as group %s (%s)",
+            self.config.topic, self.config.group, self.config.membership.describe(),
+        )  # fmt: skip
         try:
             while not self._stopping.is_set():
                 code = self.step()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from stats.consumer import (
     build_consumer,
     stop_on_signals,
 )
+from stats.consumer.membership import InstanceIdInUse, Membership, default_instance_id
 from stats.kafka_admin import BrokerUnavailable, ensure_topics
 from stats.models import PartitionOffset
 
@@ -36,6 +38,42 @@ class Command(BaseCommand):
             "--no-create-topic",
             action="store_true",
             help="do not create the topic (IMPRESSIONS_TOPIC_PARTITIONS partitions) when missing",
+        )
+        membership = parser.add_argument_group("group membership (see README: recovery)")
+        membership.add_argument(
+            "--instance-id",
+            default=settings.CONSUMER_INSTANCE_ID or None,
+            metavar="NAME",
+            help="static member name, unique in the group (default: CONSUMER_INSTANCE_ID, "
+            "else <hostname>-<slot>); a restart under the same name resumes at once",
+        )
+        membership.add_argument(
+            "--slot",
+            type=int,
+            default=settings.CONSUMER_SLOT,
+            metavar="N",
+            help="this process's number on its host, for the default instance id "
+            "(default: CONSUMER_SLOT, else 0)",
+        )
+        membership.add_argument(
+            "--dynamic",
+            action="store_true",
+            default=not settings.CONSUMER_STATIC_MEMBERSHIP,
+            help="join as a dynamic member, with no instance id (CONSUMER_STATIC_MEMBERSHIP=0)",
+        )
+        membership.add_argument(
+            "--session-timeout-ms",
+            type=int,
+            default=settings.KAFKA_SESSION_TIMEOUT_MS,
+            metavar="MS",
+            help="how long the broker waits for a silent member (KAFKA_SESSION_TIMEOUT_MS)",
+        )
+        membership.add_argument(
+            "--stay-on-stop",
+            action="store_true",
+            default=not settings.CONSUMER_LEAVE_ON_STOP,
+            help="after SIGTERM a static member stays in the group until the session timeout "
+            "(CONSUMER_LEAVE_ON_STOP=0): a prompt restart causes no rebalance",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -65,6 +103,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
+            membership=_membership(options),
         )
         try:
             consumer = build_consumer(config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
@@ -75,5 +114,25 @@ class Command(BaseCommand):
                 code = consumer.run()
             except LedgerAheadOfTopic as exc:
                 raise CommandError(str(exc), returncode=2) from exc
+            except InstanceIdInUse as exc:
+                raise CommandError(str(exc), returncode=3) from exc
         if code:
             raise CommandError("the consumer stopped without partitions", returncode=code)
+
+
+def _membership(options: dict[str, Any]) -> Membership:
+    """The group identity the options ask for; CommandError when Kafka would refuse it."""
+    try:
+        if options["dynamic"]:
+            instance_id = None
+        else:
+            instance_id = options["instance_id"] or default_instance_id(
+                hostname=socket.gethostname(), slot=options["slot"]
+            )
+        return Membership(
+            instance_id=instance_id,
+            session_timeout_ms=options["session_timeout_ms"],
+            leave_on_stop=not options["stay_on_stop"],
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
