@@ -11,11 +11,11 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 
-from stats.consumer.membership import InstanceIdInUse, Membership
+from stats.consumer.membership import DYNAMIC, InstanceIdInUse, Membership
 from stats.consumer.ports import Polled
 from stats.consumer.rebalance_listener import RebalanceNotes
-from stats.consumer.static_leave import remove_static_member
 from stats.consumer.records import BrokerFailure, Partition, Record
+from stats.consumer.static_leave import remove_static_member
 
 OFFSET_LOOKUP_TIMEOUT_MS = 5000
 
@@ -39,7 +39,7 @@ class KafkaConsumerClient:
         topic: str,
         group: str,
         max_records: int,
-        membership: Membership = Membership(),
+        membership: Membership = DYNAMIC,
     ) -> None:
         self._notes = RebalanceNotes()
         self._servers, self._group, self._membership = list(bootstrap_servers), group, membership

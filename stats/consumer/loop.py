@@ -20,7 +20,7 @@ from django.db import Error as DatabaseFailure
 
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
-from stats.consumer.membership import Membership
+from stats.consumer.membership import DYNAMIC, Membership
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
 from stats.consumer.positions import Positions, resume_offset
 from stats.consumer.progress import ConsumerTotals, ProgressLog
@@ -44,7 +44,7 @@ class ConsumerConfig:
     exit_when_idle: float | None = None
     max_wait_for_assignment: float = 60.0
     retry_pause: float = 2.0  # after a failure, before trying again
-    membership: Membership = Membership()  # dynamic unless given an instance id
+    membership: Membership = DYNAMIC  # unless given an instance id
 
 
 class ImpressionConsumer:

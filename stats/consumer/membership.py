@@ -60,6 +60,9 @@ class Membership:
         return f"{kind}, session timeout {self.session_timeout_ms} ms"
 
 
+DYNAMIC = Membership()  # no instance id, the default session timeout
+
+
 def default_instance_id(*, hostname: str, slot: int) -> str:
     """`<hostname>-<slot>`, the host name reduced to the characters Kafka allows in an id.
 

@@ -42,7 +42,8 @@ def remove_static_member(
         return False
     member = MemberToRemove(member_id=member_id, group_instance_id=instance_id, reason="stopped")
     try:
-        errors = [e for e in admin.remove_group_members(group, [member]).values() if e is not NoError]
+        answers = admin.remove_group_members(group, [member]).values()
+        errors = [error for error in answers if error is not NoError]
     except _NOTHING_TO_REMOVE:
         errors = []
     except KafkaError as exc:

@@ -169,9 +169,12 @@ def test_three_members_lose_one_to_sigkill_gain_a_fourth_and_count_every_event_o
 
     ends = end_offsets(topic)
     wait_for(
-        lambda: dict(
-            PartitionOffset.objects.filter(topic=topic).values_list("partition", "next_offset")
-        ) == ends,
+        lambda: (
+            dict(
+                PartitionOffset.objects.filter(topic=topic).values_list("partition", "next_offset")
+            )
+            == ends
+        ),
         "the ledger to reach every partition's end offset",
         timeout_s=120,
     )
