@@ -60,9 +60,6 @@ class Membership:
         return f"{kind}, session timeout {self.session_timeout_ms} ms"
 
 
-DYNAMIC = Membership()  # no instance id, the default session timeout
-
-
 def default_instance_id(*, hostname: str, slot: int) -> str:
     """`<hostname>-<slot>`, the host name reduced to the characters Kafka allows in an id.
 
@@ -93,3 +90,6 @@ def check_session_timeout(session_timeout_ms: int) -> int:
             "group.min/max.session.timeout.ms)"
         )
     return session_timeout_ms
+
+
+DYNAMIC = Membership()  # no instance id, the default session timeout
