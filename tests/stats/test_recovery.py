@@ -184,3 +184,16 @@ def test_three_members_lose_one_to_sigkill_gain_a_fourth_and_count_every_event_o
         stop(proc)
     assert_exact(stats_client, expected)
     assert Impression.objects.count() == chunks * chunk
+
+
+def test_sigterm_leaves_the_group_at_once_and_stay_on_stop_keeps_the_member(
+    topic: str, group: str, consumer_process: Start
+) -> None:
+    """A static member's close() sends no LeaveGroup; runconsumer leaves explicitly, so a stop
+    for good does not leave its partitions idle for the session timeout (here 45 s)."""
+    options = ("--session-timeout-ms", LONG_SESSION_MS, "--progress-interval", "60")
+    for extra, members_after_stop in (((), 0), (("--stay-on-stop",), 1)):
+        member = consumer_process(*options, *extra, "--instance-id", f"stop-{len(extra)}")
+        wait_for(lambda: bool(group_members(group, topic)), "the member to join", proc=member)
+        stop(member)
+        assert len(group_members(group, topic)) == members_after_stop, extra

@@ -82,6 +82,7 @@ class Command(BaseCommand):
         group_field = PartitionOffset._meta.get_field("consumer_group")
         if not 0 < len(options["group"]) <= (group_field.max_length or 0):
             raise CommandError(f"--group must be 1 to {group_field.max_length} characters")
+        membership = _membership(options)
         create = not options["no_create_topic"]
         try:
             missing = ensure_topics(
@@ -103,7 +104,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
-            membership=_membership(options),
+            membership=membership,
         )
         try:
             consumer = build_consumer(config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
