@@ -227,6 +227,37 @@ KAFKA_PUBLISH_TIMEOUT_SECONDS = env_float("KAFKA_PUBLISH_TIMEOUT_SECONDS", 5.0)
 # How long the stats API and dashboard wait for the broker when they read end offsets.
 KAFKA_ADMIN_TIMEOUT_SECONDS = env_float("KAFKA_ADMIN_TIMEOUT_SECONDS", 3.0)
 
+# --- Issue 11, part 1: recovery after a crash (static group membership, session timeout) ---
+# Each `runconsumer` joins as a static member (KIP-345) named CONSUMER_INSTANCE_ID, by default
+# `<hostname>-<CONSUMER_SLOT>`: a crashed process restarted under the same name gets its
+# partitions back at once. Processes sharing a host need distinct slots (or ids).
+# CONSUMER_STATIC_MEMBERSHIP=0 joins as a dynamic member instead. CONSUMER_LEAVE_ON_STOP=0 keeps
+# a static member in the group after SIGTERM (a restart within the session timeout then causes no
+# rebalance, but a stop for good leaves its partitions idle until the timeout). The session
+# timeout: short = a dead member's partitions move quickly, but a pause that long evicts a
+# live one; long = fewer needless evictions, a dead dynamic member holds partitions longer.
+KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 10_000)
+if not 6_000 <= KAFKA_SESSION_TIMEOUT_MS <= 1_800_000:
+    raise ImproperlyConfigured(
+        "KAFKA_SESSION_TIMEOUT_MS must be within the broker's default bounds, 6000..1800000 "
+        f"(group.min/max.session.timeout.ms), got {KAFKA_SESSION_TIMEOUT_MS}"
+    )
+CONSUMER_STATIC_MEMBERSHIP = env_bool("CONSUMER_STATIC_MEMBERSHIP", True)
+CONSUMER_INSTANCE_ID = env_str("CONSUMER_INSTANCE_ID", "").strip()
+if CONSUMER_INSTANCE_ID and (
+    not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", CONSUMER_INSTANCE_ID)
+    or CONSUMER_INSTANCE_ID in {".", ".."}
+):
+    raise ImproperlyConfigured(
+        "CONSUMER_INSTANCE_ID must be 1 to 249 of A-Z a-z 0-9 . _ - (or empty for "
+        f"<hostname>-<CONSUMER_SLOT>), got {CONSUMER_INSTANCE_ID!r}"
+    )
+CONSUMER_SLOT = env_int("CONSUMER_SLOT", 0)
+if CONSUMER_SLOT < 0:
+    raise ImproperlyConfigured(f"CONSUMER_SLOT must be 0 or more, got {CONSUMER_SLOT}")
+CONSUMER_LEAVE_ON_STOP = env_bool("CONSUMER_LEAVE_ON_STOP", True)
+# --- end of part 1 ---
+
 # Ingest limits (both paths).
 INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)

@@ -17,9 +17,11 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,14 +89,10 @@ class ProdShape:
             )
 
 
-@pytest.fixture
-def prod_shape(transactional_db: Any) -> Iterator[ProdShape]:
-    """The production shape's settings; the test starts it, and `stop` always runs at the end.
-
-    Its own state folder (never a developer's .local/prod), removed afterwards. The database is
-    this run's test database: migrated, and emptied after the test (transactional_db).
-    """
-    state_dir = ROOT / ".local" / f"prod-test-{uuid.uuid4().hex[:8]}"
+@contextmanager
+def _prod_shape_in(state_dir: Path) -> Iterator[ProdShape]:
+    """The production shape's settings with `state_dir` as its state folder; `stop` always runs
+    at the end, and the folder is removed."""
     shape = ProdShape(_free_port(), _free_port(), state_dir)
     shape.env = {
         **os.environ,
@@ -114,6 +112,30 @@ def prod_shape(transactional_db: Any) -> Iterator[ProdShape]:
         if stopped.returncode != 0:
             print(f"scripts/prod-local stop failed:\n{stopped.stderr}\n{shape.log_tails()}")
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def prod_shape(transactional_db: Any) -> Iterator[ProdShape]:
+    """The production shape's settings; the test starts it, and `stop` always runs at the end.
+
+    Its own state folder (never a developer's .local/prod), removed afterwards. The database is
+    this run's test database: migrated, and emptied after the test (transactional_db).
+    """
+    with _prod_shape_in(ROOT / ".local" / f"prod-test-{uuid.uuid4().hex[:8]}") as shape:
+        yield shape
+
+
+@pytest.fixture
+def private_prod_shape(transactional_db: Any) -> Iterator[ProdShape]:
+    """As `prod_shape`, with the state folder inside a folder only its owner can enter (mode
+    700, like /root or a `mktemp -d` folder: where root's checkouts and CI builds live)."""
+    private = Path(tempfile.mkdtemp(prefix="adstats-private-"))
+    private.chmod(0o700)
+    try:
+        with _prod_shape_in(private / "prod") as shape:
+            yield shape
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 # --- the attack ----------------------------------------------------------------------------------
@@ -255,3 +277,27 @@ def test_slow_and_idle_clients_do_not_stall_the_site(prod_shape: ProdShape) -> N
         f"{ANSWER_WITHIN_S} s (it got {status} in {seconds:.2f} s): the attack is not biting, "
         "so the measurement through nginx proves nothing"
     )
+
+
+def test_prod_local_serves_from_a_folder_its_workers_cannot_enter(
+    private_prod_shape: ProdShape,
+) -> None:
+    """Run as root (as `make test` is in containers and CI), nginx's workers switch to an
+    unprivileged user that cannot enter the state folder: `start` must still give a front that
+    serves, buffering a body too big for memory to a temp file the workers can write."""
+    private = private_prod_shape.state_dir.parent
+    if os.geteuid() == 0:  # the condition of the bug: the workers' user cannot enter the folder
+        entered = subprocess.run(["runuser", "-u", "www-data", "--", "test", "-x", str(private)])
+        assert entered.returncode != 0, f"www-data can enter {private}: this proves nothing"
+    private_prod_shape.start()
+
+    _seconds, status = _timed_request(private_prod_shape.nginx_port, "GET", "/healthz")
+    assert status == 200, private_prod_shape.log_tails()
+    # Over client_body_buffer_size (64 KiB): nginx writes the body to its temp folder first.
+    events = [{"ad_id": "private-ad", "user_id": f"user-{i:06d}-" + "x" * 60} for i in range(1000)]
+    body = json.dumps(events).encode()
+    assert len(body) > 64 * 1024
+    _seconds, status = _timed_request(
+        private_prod_shape.nginx_port, "POST", "/api/impressions/sync/", body
+    )
+    assert status == 201, private_prod_shape.log_tails()

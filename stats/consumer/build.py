@@ -35,7 +35,8 @@ def build_consumer(
     """A consumer of `config.topic` as a member of `config.group`, recording into the database,
     reporting to `metrics` when given.
 
-    Joins the group at once. Raises records.BrokerFailure when the broker cannot be reached.
+    Joins the group at once, as `config.membership` says. Raises records.BrokerFailure when the
+    broker cannot be reached.
     """
 
     def record(*, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()) -> int:
@@ -53,6 +54,7 @@ def build_consumer(
         topic=config.topic,
         group=config.group,
         max_records=config.batch_size,
+        membership=config.membership,
     )
     if metrics is not None:
         metrics.told_it_has_none = client.joined_without_partitions

@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from kafka import KafkaConsumer, OffsetAndMetadata
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka.errors import FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 
+from stats.consumer.membership import DYNAMIC, InstanceIdInUse, Membership
 from stats.consumer.ports import Polled
 from stats.consumer.rebalance_listener import RebalanceNotes
 from stats.consumer.records import BrokerFailure, Partition, Record
+from stats.consumer.static_leave import remove_static_member
 
 OFFSET_LOOKUP_TIMEOUT_MS = 5000
 
@@ -24,22 +26,44 @@ class NoLeaderForPartition(BrokerFailure):
 
 class KafkaConsumerClient:
     """Subscribes at construction, with auto-commit off; kafka-python's errors become
-    BrokerFailure. Records come back as `records.Record`, partitions as `records.Partition`."""
+    BrokerFailure. Records come back as `records.Record`, partitions as `records.Partition`.
+
+    As a static member (`membership.instance_id`), being fenced by another process with the same
+    id raises membership.InstanceIdInUse from `poll` and `commit` (not retried).
+    """
 
     def __init__(
-        self, *, bootstrap_servers: Sequence[str], topic: str, group: str, max_records: int
+        self,
+        *,
+        bootstrap_servers: Sequence[str],
+        topic: str,
+        group: str,
+        max_records: int,
+        membership: Membership = DYNAMIC,
     ) -> None:
         self._notes = RebalanceNotes()
+        self._servers, self._group, self._membership = list(bootstrap_servers), group, membership
+        self._fenced = False
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=list(bootstrap_servers),
                 group_id=group,
                 client_id=f"{group}-{socket.gethostname()}-{os.getpid()}",
+                group_instance_id=membership.instance_id,
+                session_timeout_ms=membership.session_timeout_ms,
+                heartbeat_interval_ms=membership.heartbeat_interval_ms,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=max_records,
                 reconnect_backoff_max_ms=2000,  # back within seconds of a broker restart, not 30 s
             )
+            if membership.instance_id:  # a dead predecessor under this id goes first (see there)
+                remove_static_member(
+                    bootstrap_servers=bootstrap_servers,
+                    group=group,
+                    instance_id=membership.instance_id,
+                    member_id=None,
+                )
             self._consumer.subscribe([topic], listener=self._notes)
         except KafkaError as exc:
             raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
@@ -47,6 +71,8 @@ class KafkaConsumerClient:
     def poll(self, timeout_ms: int) -> Polled:
         try:
             fetched = self._consumer.poll(timeout_ms=timeout_ms)
+        except FencedInstanceIdError as exc:
+            raise self._fenced_by_another() from exc
         except KafkaError as exc:
             raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
         assigned, revoked = self._notes.take()
@@ -78,6 +104,8 @@ class KafkaConsumerClient:
             self._consumer.commit(
                 {_topic_partition(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
             )
+        except FencedInstanceIdError as exc:
+            raise self._fenced_by_another() from exc
         except KafkaError as exc:
             raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
 
@@ -95,7 +123,25 @@ class KafkaConsumerClient:
         return high
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False)  # leaves the group at once
+        """Leave the group at once: kafka-python's close does for a dynamic member; a static
+        one (which close leaves in the group) is removed explicitly when `leave_on_stop`."""
+        member_id = self._consumer.group_metadata().member_id
+        self._consumer.close(autocommit=False)
+        instance_id = self._membership.instance_id
+        if instance_id and self._membership.leave_on_stop and member_id and not self._fenced:
+            remove_static_member(
+                bootstrap_servers=self._servers,
+                group=self._group,
+                instance_id=instance_id,
+                member_id=member_id,
+            )
+
+    def _fenced_by_another(self) -> InstanceIdInUse:
+        self._fenced = True
+        return InstanceIdInUse(
+            f"another process joined group {self._group} as {self._membership.instance_id}: "
+            "give each consumer its own --instance-id (or --slot)"
+        )
 
     def _offsets(
         self, lookup: Callable[..., dict[TopicPartition, int]], partitions: Sequence[Partition]

@@ -21,6 +21,7 @@ from django.db import Error as DatabaseFailure
 from stats.consumer.breaker import DeadLetterBreaker, Verdict
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
+from stats.consumer.membership import DYNAMIC, Membership
 from stats.consumer.observing import BatchTimes, LoopObserver, NoObserver
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
 from stats.consumer.positions import Positions, resume_offset
@@ -45,6 +46,7 @@ class ConsumerConfig:
     exit_when_idle: float | None = None
     max_wait_for_assignment: float = 60.0
     retry_pause: float = 2.0  # after a failure, before trying again
+    membership: Membership = DYNAMIC  # unless given an instance id
 
 
 class ImpressionConsumer:
@@ -88,7 +90,10 @@ class ImpressionConsumer:
 
         Raises positions.LedgerAheadOfTopic when the ledger lies beyond what the topic holds.
         """
-        logger.info("consuming %s as group %s", self.config.topic, self.config.group)
+        logger.info(
+            "consuming %s as group %s (%s)",
+            self.config.topic, self.config.group, self.config.membership.describe(),
+        )  # fmt: skip
         try:
             while not self._stopping.is_set():
                 code = self.step()

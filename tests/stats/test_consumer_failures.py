@@ -140,7 +140,7 @@ def test_a_second_member_joining_mid_run_rebalances_without_loss_or_double_count
     producing.start()
     first = consumer_process("--batch-size", str(batch), "--exit-when-idle", "4")
     wait_for_progress(first, at_least=2_000)
-    second = consumer_process("--batch-size", str(batch), "--exit-when-idle", "4")
+    second = consumer_process("--batch-size", str(batch), "--exit-when-idle", "4", "--slot", "1")
     at_rebalance: dict[str, Any] = {}
 
     def second_member_owns_partitions() -> bool:

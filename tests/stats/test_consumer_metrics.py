@@ -103,7 +103,13 @@ def test_a_standby_without_partitions_is_ready(
     for i, port in enumerate(ports):
         procs.append(
             consumer_process(
-                "--topic", single, "--metrics-port", str(port), log=tmp_path / f"c{i}.log"
+                "--topic",
+                single,
+                "--metrics-port",
+                str(port),
+                "--slot",
+                str(i),
+                log=tmp_path / f"c{i}.log",
             )  # fmt: skip
         )
         wait_for(lambda p=port: _ready(p), f"member {i} to be ready", proc=procs[-1])  # type: ignore[misc]

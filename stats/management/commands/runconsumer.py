@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from stats.consumer import (
     build_consumer,
     stop_on_signals,
 )
+from stats.consumer.membership import InstanceIdInUse, Membership, default_instance_id
 from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.metrics_server import MetricsServer
 from stats.kafka_admin import BrokerUnavailable, ensure_topics
@@ -50,6 +52,42 @@ class Command(BaseCommand):
             metavar="PORT",
             help="serve /metrics and /readyz on CONSUMER_METRICS_ADDRESS:PORT (0: no server)",
         )
+        membership = parser.add_argument_group("group membership (see README: recovery)")
+        membership.add_argument(
+            "--instance-id",
+            default=settings.CONSUMER_INSTANCE_ID or None,
+            metavar="NAME",
+            help="static member name, unique in the group (default: CONSUMER_INSTANCE_ID, "
+            "else <hostname>-<slot>); a restart under the same name resumes at once",
+        )
+        membership.add_argument(
+            "--slot",
+            type=int,
+            default=settings.CONSUMER_SLOT,
+            metavar="N",
+            help="this process's number on its host, for the default instance id "
+            "(default: CONSUMER_SLOT, else 0)",
+        )
+        membership.add_argument(
+            "--dynamic",
+            action="store_true",
+            default=not settings.CONSUMER_STATIC_MEMBERSHIP,
+            help="join as a dynamic member, with no instance id (CONSUMER_STATIC_MEMBERSHIP=0)",
+        )
+        membership.add_argument(
+            "--session-timeout-ms",
+            type=int,
+            default=settings.KAFKA_SESSION_TIMEOUT_MS,
+            metavar="MS",
+            help="how long the broker waits for a silent member (KAFKA_SESSION_TIMEOUT_MS)",
+        )
+        membership.add_argument(
+            "--stay-on-stop",
+            action="store_true",
+            default=not settings.CONSUMER_LEAVE_ON_STOP,
+            help="after SIGTERM a static member stays in the group until the session timeout "
+            "(CONSUMER_LEAVE_ON_STOP=0): a prompt restart causes no rebalance",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
@@ -59,19 +97,22 @@ class Command(BaseCommand):
         group_field = PartitionOffset._meta.get_field("consumer_group")
         if not 0 < len(options["group"]) <= (group_field.max_length or 0):
             raise CommandError(f"--group must be 1 to {group_field.max_length} characters")
+        membership = _membership(options)
         # Before anything else, so that a port in use stops it at once, and /readyz answers
         # (not ready) while the topic is checked and the group joined.
         metrics = ConsumerMetrics()
         server = self._metrics_server(metrics, options["metrics_port"])
         try:
-            code = self._consume(options, metrics)
+            code = self._consume(options, membership, metrics)
         finally:
             if server is not None:
                 server.close()
         if code:
             raise CommandError("the consumer stopped without partitions", returncode=code)
 
-    def _consume(self, options: dict[str, Any], metrics: ConsumerMetrics) -> int:
+    def _consume(
+        self, options: dict[str, Any], membership: Membership, metrics: ConsumerMetrics
+    ) -> int:
         create = not options["no_create_topic"]
         try:
             missing = ensure_topics(
@@ -94,6 +135,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
+            membership=membership,
         )
         try:
             consumer = build_consumer(
@@ -106,6 +148,8 @@ class Command(BaseCommand):
                 return consumer.run()
             except LedgerAheadOfTopic as exc:
                 raise CommandError(str(exc), returncode=2) from exc
+            except InstanceIdInUse as exc:
+                raise CommandError(str(exc), returncode=3) from exc
 
     def _metrics_server(self, metrics: ConsumerMetrics, port: int) -> MetricsServer | None:
         if not port:
@@ -127,3 +171,21 @@ def _warn_about_topic_configs(topic: str) -> None:
             logger.warning("%s", problem)
     except BrokerUnavailable as exc:
         logger.warning("could not compare the topics' retention with the settings: %s", exc)
+
+
+def _membership(options: dict[str, Any]) -> Membership:
+    """The group identity the options ask for; CommandError when Kafka would refuse it."""
+    try:
+        if options["dynamic"]:
+            instance_id = None
+        else:
+            instance_id = options["instance_id"] or default_instance_id(
+                hostname=socket.gethostname(), slot=options["slot"]
+            )
+        return Membership(
+            instance_id=instance_id,
+            session_timeout_ms=options["session_timeout_ms"],
+            leave_on_stop=not options["stay_on_stop"],
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
