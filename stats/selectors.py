@@ -9,10 +9,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
+
+from stats import bulk_sql as sql
 from stats import kafka_admin
-from stats.bucketing import Interval, days_touched, floor_to, zero_filled
-from stats.models import ALL_ADS, PartitionOffset
-from stats.ranges import cover
+from stats.bucketing import Interval, days_touched, floor_to
+from stats.lag_verdict import LagSample, group_verdict, partition_verdict, recent
+from stats.models import (
+    ALL_ADS,
+    PartitionLagSample,
+    PartitionOffset,
+    PartitionProgress,
+    TopicCompleteness,
+)
+from stats.ranges import cover, series_buckets
 from stats.read_sql import counter_rows, fetch_all, reach_rows
 
 ORDERINGS = {
@@ -129,11 +140,17 @@ def _as_utc(value: Any) -> datetime:
 
 
 def ad_series(
-    *, ad_id: str | None, interval: Interval, start: datetime, end: datetime
-) -> list[dict[str, object]]:
+    *,
+    ad_id: str | None,
+    interval: Interval,
+    start: datetime,
+    end: datetime,
+    complete_through: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Impressions per bucket of `interval` over [start, end), zero-filled; `ad_id` None sums
-    every ad. Day buckets read day rows, hour buckets hour rows; partial buckets at the end
-    read the finer rows."""
+    every ad. Each bucket is `{"start", "end", "impressions", "partial", "final"}` as
+    `ranges.series_buckets` decides them. Day buckets read day rows, hour buckets hour rows;
+    partial buckets at the end read the finer rows."""
     params: list[Any] = []
     counters = counter_rows(cover(start, end, interval), ad_id=ad_id, params=params)
     rows = fetch_all(
@@ -143,7 +160,35 @@ def ad_series(
     for day, moment, n in rows:
         bucket = floor_to(_as_utc(day if day is not None else moment), interval)
         counts[bucket] = counts.get(bucket, 0) + int(n)
-    return zero_filled(counts, start, end, interval)
+    return [
+        {**bucket.as_dict(), "impressions": counts.get(bucket.start, 0)}
+        for bucket in series_buckets(start, end, interval, complete_through=complete_through)
+    ]
+
+
+@dataclass
+class Completeness:
+    """Up to which instant a group's statistics of a topic are final (stats.watermark)."""
+
+    complete_through: datetime | None = None
+    late_events: int = 0
+    partitions: int = 0
+
+
+def completeness_get(
+    *, consumer_group: str | None = None, topic: str | None = None
+) -> Completeness:
+    """The stored watermark of a group and topic (default: the configured ones). One
+    statement; an empty Completeness before any consumer has reported."""
+    row = (
+        TopicCompleteness.objects.filter(
+            consumer_group=consumer_group or settings.STATS_CONSUMER_GROUP,
+            topic=topic or settings.IMPRESSIONS_TOPIC,
+        )
+        .values_list("complete_through", "late_events", "partitions")
+        .first()
+    )
+    return Completeness(*row) if row else Completeness()
 
 
 def daily_unique_users(*, ad_id: str, first: date, last: date) -> list[dict[str, object]]:
@@ -169,11 +214,19 @@ class PipelineState:
     consumer_group: str
     topic: str
     broker_available: bool
-    partitions: list[dict[str, int | None]] = field(default_factory=list)
+    partitions: list[dict[str, Any]] = field(default_factory=list)
     members: list[dict[str, Any]] = field(default_factory=list)
     dead_letter_records: int | None = None
     last_recorded_at: datetime | None = None
     error: str | None = None
+    completeness: Completeness = field(default_factory=Completeness)
+    allowed_lateness_seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str | None:
+        """The group's lag verdict: its worst partition's (None if one is unknown)."""
+        verdicts = [p["verdict"] for p in self.partitions]
+        return None if None in verdicts else group_verdict(verdicts)
 
     @property
     def total_lag(self) -> int | None:
@@ -182,20 +235,20 @@ class PipelineState:
 
 
 def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
-    """End offset (from the broker), processed offset (from the ledger) and lag per partition;
-    the group's members and the dead-letter topic's record count (from the broker); the time
-    the last batch was recorded (from the ledger). One SQL statement.
+    """End offset (from the broker), processed offset (from the ledger), lag, read-through time
+    and lag verdict (stats.lag_verdict) per partition; the group's members and the dead-letter
+    topic's record count (from the broker); the time the ledger last moved; completeness and
+    late events. Two SQL statements.
 
-    When the broker cannot be reached the ledger is still shown, with end offsets and lag None.
+    When the broker cannot be reached the ledger is still shown, with end offsets, lag and
+    verdicts None.
     """
-    ledger = list(
-        PartitionOffset.objects.filter(consumer_group=consumer_group, topic=topic).values_list(
-            "partition", "next_offset", "updated_at"
-        )
-    )
-    processed = {partition: offset for partition, offset, _ in ledger}
+    ledger, samples = _ledger_with_progress(consumer_group, topic)
+    processed = {partition: offset for partition, (offset, _, _) in ledger.items()}
     state = PipelineState(consumer_group, topic, broker_available=True)
-    state.last_recorded_at = max((updated for *_, updated in ledger), default=None)
+    state.last_recorded_at = max((updated for _, updated, _ in ledger.values()), default=None)
+    state.completeness = completeness_get(consumer_group=consumer_group, topic=topic)
+    state.allowed_lateness_seconds = settings.STATS_ALLOWED_LATENESS_SECONDS
     try:
         ends = kafka_admin.end_offsets(topic)
         state.members = kafka_admin.group_members(consumer_group, topic)
@@ -205,11 +258,53 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
     except kafka_admin.BrokerUnavailable as exc:
         ends = {}
         state.broker_available, state.error, state.members = False, str(exc), []
+    now, interval = timezone.now(), timedelta(seconds=settings.STATS_PROGRESS_INTERVAL_SECONDS)
     for partition in sorted(set(ends) | set(processed)):
         end = ends.get(partition)
         done = processed.get(partition, 0)
         lag = None if end is None else max(end - done, 0)
+        window = recent(samples.get(partition, ()), interval=interval)
         state.partitions.append(
-            {"partition": partition, "end_offset": end, "processed_offset": done, "lag": lag}
+            {
+                "partition": partition,
+                "end_offset": end,
+                "processed_offset": done,
+                "lag": lag,
+                "read_through": ledger[partition][2] if partition in ledger else None,
+                "verdict": None if lag is None else partition_verdict(window, lag_now=lag, now=now),
+                "samples": len(window),
+            }
         )
     return state
+
+
+def _ledger_with_progress(
+    consumer_group: str, topic: str
+) -> tuple[dict[int, tuple[int, datetime, datetime | None]], dict[int, list[LagSample]]]:
+    """partition -> (next offset, updated_at, read_through), and partition -> lag samples, in
+    one statement (the ledger joined with progress and the ring of samples)."""
+    c = sql.columns
+    key = f"{c('consumer_group')} = l.{c('consumer_group')} AND {{0}}.{c('topic')} = l.{c('topic')}"
+    rows = fetch_all(
+        f"SELECT l.{c('partition')}, l.{c('next_offset')}, l.{c('updated_at')},"
+        f" p.{c('read_through')}, s.{c('taken_at')}, s.{c('next_offset')}, s.{c('end_offset')}"
+        f" FROM {sql.table(PartitionOffset)} l"
+        f" LEFT JOIN {sql.table(PartitionProgress)} p ON p.{key.format('p')}"
+        f" AND p.{c('partition')} = l.{c('partition')}"
+        f" LEFT JOIN {sql.table(PartitionLagSample)} s ON s.{key.format('s')}"
+        f" AND s.{c('partition')} = l.{c('partition')}"
+        f" WHERE l.{c('consumer_group')} = %s AND l.{c('topic')} = %s",
+        [consumer_group, topic],
+    )
+    ledger: dict[int, tuple[int, datetime, datetime | None]] = {}
+    samples: dict[int, list[LagSample]] = {}
+    for partition, offset, updated, read_through, taken, at_offset, end in rows:
+        ledger[partition] = (
+            int(offset),
+            _as_utc(updated),
+            None if read_through is None else _as_utc(read_through),
+        )
+        if taken is not None:
+            sample = LagSample(_as_utc(taken), int(at_offset), max(int(end) - int(at_offset), 0))
+            samples.setdefault(partition, []).append(sample)
+    return ledger, samples

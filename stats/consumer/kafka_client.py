@@ -30,6 +30,7 @@ class KafkaConsumerClient:
         self, *, bootstrap_servers: Sequence[str], topic: str, group: str, max_records: int
     ) -> None:
         self._notes = RebalanceNotes()
+        self._topic = topic
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=list(bootstrap_servers),
@@ -85,6 +86,13 @@ class KafkaConsumerClient:
         except KafkaError:  # revoked since the last poll
             return None
         return high
+
+    def topic_partitions(self) -> int | None:
+        try:  # from the metadata the client keeps (refreshed every few minutes)
+            found = self._consumer.partitions_for_topic(self._topic)
+        except KafkaError:
+            return None
+        return len(found) or None
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)  # leaves the group at once

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db import Error as DatabaseFailure
 
@@ -23,6 +24,7 @@ from stats.consumer.decoding import decode_records
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
 from stats.consumer.positions import Positions, resume_offset
 from stats.consumer.progress import ConsumerTotals, ProgressLog
+from stats.consumer.read_progress import ReadProgress
 from stats.consumer.records import Batch, BrokerFailure
 from stats.consumer.writing import WriteStep
 
@@ -43,6 +45,8 @@ class ConsumerConfig:
     exit_when_idle: float | None = None
     max_wait_for_assignment: float = 60.0
     retry_pause: float = 2.0  # after a failure, before trying again
+    # Mark read-through times and sample lag this often (read_progress); None: batches only.
+    mark_interval: float | None = None
 
 
 class ImpressionConsumer:
@@ -60,6 +64,7 @@ class ImpressionConsumer:
         ledger: LedgerReader,
         dead_letters: DeadLetterSink,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.totals = ConsumerTotals()
@@ -70,6 +75,10 @@ class ImpressionConsumer:
         self._stopping = threading.Event()
         self._last_activity = clock()
         self._progress = ProgressLog(self.totals, interval=config.progress_interval, now=clock())
+        self._read_progress = ReadProgress(
+            client, recorder, group=config.group, interval=config.mark_interval or 0,
+            wall_clock=wall_clock,
+        )  # fmt: skip
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand and leave the group (any thread)."""
@@ -104,6 +113,8 @@ class ImpressionConsumer:
         if batch:
             self._process(batch)
         self._progress.tick(self._clock(), self._lag)
+        if self.config.mark_interval is not None:
+            self._read_progress.tick(self._clock(), self.positions.next)
         return self._idle_exit_code()
 
     def close(self) -> None:
@@ -143,7 +154,8 @@ class ImpressionConsumer:
         try:
             decoded = decode_records(batch.records())
             self._dead_letter(decoded.dead)
-            written = self._write(decoded.good, batch.next_offsets())
+            marks = self._read_progress.of_batch(batch)
+            written = self._write(decoded.good, batch.next_offsets(), marks)
         except RETRYABLE as exc:
             for partition, offset in self.positions.rewind(batch).items():
                 self._client.seek(partition, offset)

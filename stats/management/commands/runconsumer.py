@@ -65,6 +65,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
+            mark_interval=settings.STATS_PROGRESS_INTERVAL_SECONDS,
         )
         try:
             consumer = build_consumer(config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
