@@ -86,7 +86,12 @@ def test_range_ordering_and_pagination(stats_client: APIClient) -> None:
     assert by_id["count"] == 2
     assert [r["ad_id"] for r in by_id["results"]] == ["ad-2"]
     detail = stats_client.get("/api/stats/ads/ad-1/", {"from": "2026-11-25"}).json()
-    assert detail == {"ad_id": "ad-1", "impressions": 5, "unique_users": 3, "complete_through": None}
+    assert detail == {
+        "ad_id": "ad-1",
+        "impressions": 5,
+        "unique_users": 3,
+        "complete_through": None,
+    }
     assert stats_client.get("/api/stats/ads/never-seen/").json()["impressions"] == 0
 
 
