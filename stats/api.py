@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from impressions.contract import AD_ID_RULE, is_ad_id
-from stats import selectors
+from stats import progress_selectors, selectors
 from stats.bucketing import INTERVALS, Interval, floor_to
 from stats.openapi import (
     AD_ID,
@@ -120,7 +120,7 @@ class AdStatsListApi(APIView):
         paginator = AdTotalsPagination()
         rows = paginator.paginate_page(request, start=start, end=end, ordering=ordering)
         response = paginator.get_paginated_response(AdTotalsOutput(rows, many=True).data)
-        response.data["complete_through"] = selectors.completeness_get().complete_through
+        response.data["complete_through"] = progress_selectors.completeness_get().complete_through
         return response
 
 
@@ -143,7 +143,7 @@ class AdStatsDetailApi(APIView):
         ad_id = checked_ad_id(ad_id)
         start, end = query_range(request)
         totals = selectors.ad_totals_get(ad_id=ad_id, start=start, end=end)
-        through = selectors.completeness_get().complete_through
+        through = progress_selectors.completeness_get().complete_through
         return Response(AdDetailOutput({**totals, "complete_through": through}).data)
 
 
@@ -205,7 +205,7 @@ class AdSeriesApi(APIView):
             start, end = series_window(interval, *query_range(request))
         except RangeError as exc:
             raise ValidationError({exc.field: exc.message}) from None
-        through = selectors.completeness_get().complete_through
+        through = progress_selectors.completeness_get().complete_through
         series = selectors.ad_series(
             ad_id=ad_id, interval=interval, start=start, end=end, complete_through=through
         )

@@ -6,25 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
-from stats import bulk_sql as sql
 from stats import kafka_admin
 from stats.bucketing import Interval, days_touched, floor_to
-from stats.lag_verdict import LagSample, group_verdict, partition_verdict, recent
-from stats.models import (
-    ALL_ADS,
-    PartitionLagSample,
-    PartitionOffset,
-    PartitionProgress,
-    TopicCompleteness,
-)
+from stats.lag_verdict import group_verdict, partition_verdict, recent
+from stats.models import ALL_ADS, PartitionOffset
+from stats.progress_selectors import Completeness, completeness_get, ledger_with_progress
 from stats.ranges import cover, series_buckets
-from stats.read_sql import counter_rows, fetch_all, reach_rows
+from stats.read_sql import as_utc, counter_rows, fetch_all, reach_rows
 
 ORDERINGS = {
     "impressions": "impressions DESC, ad_id",
@@ -130,15 +124,6 @@ def overall_totals(*, start: datetime | None = None, end: datetime | None = None
     }
 
 
-def _as_utc(value: Any) -> datetime:
-    """A bucket value as the database returns it (datetime, date or SQLite text) in UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):  # a date
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def ad_series(
     *,
     ad_id: str | None,
@@ -158,7 +143,7 @@ def ad_series(
     )
     counts: dict[datetime, int] = {}
     for day, moment, n in rows:
-        bucket = floor_to(_as_utc(day if day is not None else moment), interval)
+        bucket = floor_to(as_utc(day if day is not None else moment), interval)
         counts[bucket] = counts.get(bucket, 0) + int(n)
     return [
         {**bucket.as_dict(), "impressions": counts.get(bucket.start, 0)}
@@ -166,37 +151,12 @@ def ad_series(
     ]
 
 
-@dataclass
-class Completeness:
-    """Up to which instant a group's statistics of a topic are final (stats.watermark)."""
-
-    complete_through: datetime | None = None
-    late_events: int = 0
-    partitions: int = 0
-
-
-def completeness_get(
-    *, consumer_group: str | None = None, topic: str | None = None
-) -> Completeness:
-    """The stored watermark of a group and topic (default: the configured ones). One
-    statement; an empty Completeness before any consumer has reported."""
-    row = (
-        TopicCompleteness.objects.filter(
-            consumer_group=consumer_group or settings.STATS_CONSUMER_GROUP,
-            topic=topic or settings.IMPRESSIONS_TOPIC,
-        )
-        .values_list("complete_through", "late_events", "partitions")
-        .first()
-    )
-    return Completeness(*row) if row else Completeness()
-
-
 def daily_unique_users(*, ad_id: str, first: date, last: date) -> list[dict[str, object]]:
     """Exact unique users of `ad_id` (or ALL_ADS) on each UTC day first..last, zero-filled."""
     params: list[Any] = []
     reach = reach_rows(first, last, ad_id=ad_id, params=params, per_day=True)
     rows = fetch_all(f"SELECT day, SUM(users) FROM ({reach}) r GROUP BY day", params)
-    found = {_as_utc(day).date(): int(n) for day, n in rows}
+    found = {as_utc(day).date(): int(n) for day, n in rows}
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     return [{"day": day, "unique_users": found.get(day, 0)} for day in days]
 
@@ -243,7 +203,7 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
     When the broker cannot be reached the ledger is still shown, with end offsets, lag and
     verdicts None.
     """
-    ledger, samples = _ledger_with_progress(consumer_group, topic)
+    ledger, samples = ledger_with_progress(consumer_group=consumer_group, topic=topic)
     processed = {partition: offset for partition, (offset, _, _) in ledger.items()}
     state = PipelineState(consumer_group, topic, broker_available=True)
     state.last_recorded_at = max((updated for _, updated, _ in ledger.values()), default=None)
@@ -276,35 +236,3 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
             }
         )
     return state
-
-
-def _ledger_with_progress(
-    consumer_group: str, topic: str
-) -> tuple[dict[int, tuple[int, datetime, datetime | None]], dict[int, list[LagSample]]]:
-    """partition -> (next offset, updated_at, read_through), and partition -> lag samples, in
-    one statement (the ledger joined with progress and the ring of samples)."""
-    c = sql.columns
-    key = f"{c('consumer_group')} = l.{c('consumer_group')} AND {{0}}.{c('topic')} = l.{c('topic')}"
-    rows = fetch_all(
-        f"SELECT l.{c('partition')}, l.{c('next_offset')}, l.{c('updated_at')},"
-        f" p.{c('read_through')}, s.{c('taken_at')}, s.{c('next_offset')}, s.{c('end_offset')}"
-        f" FROM {sql.table(PartitionOffset)} l"
-        f" LEFT JOIN {sql.table(PartitionProgress)} p ON p.{key.format('p')}"
-        f" AND p.{c('partition')} = l.{c('partition')}"
-        f" LEFT JOIN {sql.table(PartitionLagSample)} s ON s.{key.format('s')}"
-        f" AND s.{c('partition')} = l.{c('partition')}"
-        f" WHERE l.{c('consumer_group')} = %s AND l.{c('topic')} = %s",
-        [consumer_group, topic],
-    )
-    ledger: dict[int, tuple[int, datetime, datetime | None]] = {}
-    samples: dict[int, list[LagSample]] = {}
-    for partition, offset, updated, read_through, taken, at_offset, end in rows:
-        ledger[partition] = (
-            int(offset),
-            _as_utc(updated),
-            None if read_through is None else _as_utc(read_through),
-        )
-        if taken is not None:
-            sample = LagSample(_as_utc(taken), int(at_offset), max(int(end) - int(at_offset), 0))
-            samples.setdefault(partition, []).append(sample)
-    return ledger, samples

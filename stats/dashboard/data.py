@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from stats import selectors
+from stats import progress_selectors, selectors
 from stats.bucketing import Interval
 from stats.dashboard.forms import Window
 
@@ -151,7 +151,7 @@ def ad_detail(ad_id: str, window: Window) -> dict[str, Any]:
     before = selectors.ad_totals_get(ad_id=ad_id, start=before_start, end=before_end)
     last = (window.end - timedelta(microseconds=1)).date()
     first = max(window.start.date(), last - timedelta(days=MAX_DAILY_ROWS - 1))
-    completeness = selectors.completeness_get()
+    completeness = progress_selectors.completeness_get()
     return {
         "cards": cards(totals, before, ["impressions", "unique_users"], window=window),
         "chart": chart(ad_id=ad_id, window=window, complete_through=completeness.complete_through),

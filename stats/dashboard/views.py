@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from impressions.contract import AD_ID_RULE, is_ad_id
-from stats import selectors
+from stats import progress_selectors, selectors
 from stats.dashboard import data
 from stats.dashboard.forms import QUICK_PICKS, RangeForm, Window, default_window
 
@@ -65,7 +65,7 @@ def _all_ads(window: Window) -> list[dict[str, Any]]:
 
 def _series_csv(name: str, ad_id: str | None, window: Window) -> HttpResponse:
     """The chart's buckets; `partial` and `final` as the API's series says them."""
-    through = selectors.completeness_get().complete_through
+    through = progress_selectors.completeness_get().complete_through
     chart = data.chart(ad_id=ad_id, window=window, complete_through=through)
     rows = zip(chart.starts, chart.ends, chart.current, chart.partial, chart.final, strict=True)
     return _csv(

@@ -14,7 +14,8 @@ from impressions.models import Impression
 from stats.consumer import ConsumerConfig, ImpressionConsumer
 from stats.consumer.testing import InMemoryBroker, InMemoryConsumer, InMemoryDeadLetters
 from stats.models import PartitionProgress
-from stats.selectors import completeness_get, stored_offsets
+from stats.progress_selectors import completeness_get
+from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
 
 pytestmark = pytest.mark.django_db
