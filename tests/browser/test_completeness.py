@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_buckets_after_complete_through_are_drawn_dashed(
-    logged_in_browser: WebDriver, live_site: LiveServer
+    logged_in_browser: WebDriver, live_site: LiveServer, topic: str
 ) -> None:
     now = timezone.now()
     record_impressions(
@@ -64,5 +64,6 @@ def test_buckets_after_complete_through_are_drawn_dashed(
     assert f"complete through {through:%Y-%m-%d %H:%M:%S} UTC" in note
     assert "The last bucket is partial" in note
     assert "late events" in browser.find_element(By.ID, "pipeline-complete-through").text
+    assert browser.find_element(By.ID, "group-verdict").text == "OK"  # no lag on the topic
     screenshot(browser, "dashboard-completeness", full_page=True)
     assert_clean(browser, live_site.url)
