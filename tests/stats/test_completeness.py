@@ -13,7 +13,8 @@ from impressions.contract import AdImpressionEvent, encode_event
 from impressions.models import Impression
 from stats.consumer import ConsumerConfig, ImpressionConsumer
 from stats.consumer.testing import InMemoryBroker, InMemoryConsumer, InMemoryDeadLetters
-from stats.models import PartitionProgress
+from stats.lag_verdict import SAMPLE_SLOTS
+from stats.models import PartitionLagSample, PartitionProgress
 from stats.progress_selectors import completeness_get
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
@@ -100,6 +101,12 @@ def test_one_partition_held_back_holds_the_watermark_until_it_catches_up() -> No
     assert completeness_get().complete_through == W2
     assert Impression.objects.count() == 8
     assert completeness_get().late_events == 1
+    ledger = stored_offsets(consumer_group="g", topic="t")
+    for partition in range(3):  # lag samples: a bounded ring, holding the ledger's offset
+        samples = PartitionLagSample.objects.filter(partition=partition).order_by("taken_at")
+        assert 1 <= samples.count() <= SAMPLE_SLOTS
+        newest = samples.last()
+        assert newest is not None and newest.next_offset == newest.end_offset == ledger[partition]
 
 
 def test_the_watermark_never_moves_backwards() -> None:

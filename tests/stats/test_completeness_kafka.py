@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from kafka import KafkaConsumer, KafkaProducer
 from rest_framework.test import APIClient
 
 from impressions.contract import AdImpressionEvent, encode_event
-from stats.models import PartitionOffset, TopicCompleteness
+from stats.models import PartitionLagSample, PartitionOffset, TopicCompleteness
 from tests.stats.topic_data import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -118,3 +119,33 @@ def test_a_held_back_partition_holds_the_watermark_on_the_real_broker(
     assert body["verdict"] == "OK"
     counted = stats_client.get("/api/stats/ads/", {"from": "2000-01-01"}).json()
     assert sum(r["impressions"] for r in counted["results"]) == 7
+
+
+def test_the_pipeline_judges_the_stored_samples_by_burrows_rules(
+    topic: str, group: str, raw_producer: KafkaProducer, stats_client: APIClient, settings: Any
+) -> None:
+    settings.STATS_PROGRESS_INTERVAL_SECONDS = 5
+    for partition, records in ((0, 5), (1, 10)):
+        for _ in range(records):
+            raw_producer.send(topic, b"{}", partition=partition)
+    raw_producer.flush()
+    now = timezone.now()
+    history = {
+        0: [(0, 5)] * 11,  # the offset never moves while there is lag: STALL
+        1: [(0, 6), (1, 7), (2, 8)],  # it moves, but the lag only grows: WARN
+    }
+    for partition, samples in history.items():
+        PartitionOffset.objects.create(
+            consumer_group=group, topic=topic, partition=partition,
+            next_offset=samples[-1][0], updated_at=now,
+        )  # fmt: skip
+        for slot, (offset, lag) in enumerate(samples):
+            PartitionLagSample.objects.create(
+                consumer_group=group, topic=topic, partition=partition, slot=slot,
+                taken_at=now - timedelta(seconds=5 * (len(samples) - slot)),
+                next_offset=offset, end_offset=offset + lag,
+            )  # fmt: skip
+    body = pipeline(stats_client)
+    verdicts = {p["partition"]: (p["verdict"], p["samples"], p["lag"]) for p in body["partitions"]}
+    assert verdicts == {0: ("STALL", 11, 5), 1: ("WARN", 3, 8), 2: ("OK", 0, 0)}
+    assert body["verdict"] == "STALL"  # the worst partition's
