@@ -5,7 +5,8 @@
 - `PartitionLagSample`: a ring of SAMPLE_SLOTS samples per partition (the ledger's offset and
   the end offset the consumer saw), one slot per STATS_PROGRESS_INTERVAL_SECONDS;
 - `TopicCompleteness`: the partition count, `complete_through` (stats.watermark decides it; the
-  upsert keeps the larger of the stored and the new value) and the late events.
+  upsert keeps the larger of the stored and the new value) and the late events (new events whose
+  time lies before `complete_through` as it stood when they were recorded).
 """
 
 from __future__ import annotations
@@ -51,21 +52,32 @@ def count_late(*, consumer_group: str, topic: str) -> int:
     return late
 
 
-def advance(offsets: Sequence[OffsetUpdate], *, now: datetime) -> None:
-    """Store the progress, samples and partition counts `offsets` carry, then move
-    `complete_through` of each group and topic they name (never backwards)."""
+def advance(
+    offsets: Sequence[OffsetUpdate], *, now: datetime, late_in: tuple[str, str] | None
+) -> None:
+    """Store the progress, samples and partition counts `offsets` carry; with `late_in`
+    (group, topic), count this transaction's new events that are late against that watermark
+    as it stood; then move `complete_through` of each group and topic `offsets` name.
+
+    The completeness rows are touched last, after the ledger and progress rows (in key order),
+    so concurrent writers always lock in the same order and cannot deadlock.
+    """
     carrying = [
         o
         for o in offsets
         if o.read_through is not None or o.end_offset is not None or o.topic_partitions
     ]
     carrying.sort(key=lambda o: (o.consumer_group, o.topic, o.partition))
+    streams: dict[tuple[str, str], int] = {}
     for (group, topic), updates in groupby(carrying, key=lambda o: (o.consumer_group, o.topic)):
         batch = list(updates)
         _read_through(batch, now=now)
         _samples(group, topic, [o for o in batch if o.end_offset is not None], now=now)
-        counts = [o.topic_partitions or 0 for o in batch]
-        _complete_through(group, topic, reported_partitions=max(counts), now=now)
+        streams[group, topic] = max(o.topic_partitions or 0 for o in batch)
+    if late_in is not None:
+        count_late(consumer_group=late_in[0], topic=late_in[1])
+    for (group, topic), reported in streams.items():
+        _complete_through(group, topic, reported_partitions=reported, now=now)
 
 
 def _read_through(updates: list[OffsetUpdate], *, now: datetime) -> None:

@@ -51,17 +51,15 @@ def record_impressions(
     unique = list({event.event_id: event for event in reversed(events)}.values())
     unique.reverse()
     now = timezone.now()
+    stream = (
+        (offsets[0].consumer_group, offsets[0].topic)
+        if offsets
+        else (settings.STATS_CONSUMER_GROUP, settings.IMPRESSIONS_TOPIC)
+    )  # whose watermark decides which new events are late
     with transaction.atomic():
         recorded = recording.record_new(unique, recorded_at=now)
-        if recorded:
-            group, topic = (
-                (offsets[0].consumer_group, offsets[0].topic)
-                if offsets
-                else (settings.STATS_CONSUMER_GROUP, settings.IMPRESSIONS_TOPIC)
-            )
-            completeness.count_late(consumer_group=group, topic=topic)
         _advance_offsets(offsets, now=now)
-        completeness.advance(offsets, now=now)
+        completeness.advance(offsets, now=now, late_in=stream if recorded else None)
     return recorded
 
 
