@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import DatabaseError
 
 from impressions.contract import AdImpressionEvent, encode_event
 from impressions.models import Impression
@@ -18,6 +19,7 @@ from stats.models import PartitionLagSample, PartitionProgress
 from stats.progress_selectors import completeness_get
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
+from tests.stats.topic_data import database_refuses
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +149,15 @@ def test_the_as_is_path_counts_its_late_events_too() -> None:
     assert record_impressions(events=events) == 2  # no offsets: the sync path
     assert record_impressions(events=events) == 0  # a resend is neither counted nor late
     assert completeness_get().late_events == 1
+
+
+def test_progress_commits_with_the_events_and_the_ledger_or_not_at_all() -> None:
+    event = AdImpressionEvent(1, uuid.uuid4(), "ad", "u", W0)
+    update = OffsetUpdate("g", "t", 0, 9, read_through=W0, end_offset=9, topic_partitions=1)
+    with database_refuses(PartitionProgress._meta.db_table, "topic", "t"):
+        with pytest.raises(DatabaseError):
+            record_impressions(events=[event], offsets=[update])
+    assert not Impression.objects.exists()
+    assert stored_offsets(consumer_group="g", topic="t") == {}
+    assert not PartitionLagSample.objects.exists()
+    assert completeness_get().complete_through is None
