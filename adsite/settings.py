@@ -258,6 +258,24 @@ if CONSUMER_SLOT < 0:
 CONSUMER_LEAVE_ON_STOP = env_bool("CONSUMER_LEAVE_ON_STOP", True)
 # --- end of part 1 ---
 
+# Completeness and lag verdicts (issue 11, part 3). The statistics are complete through the
+# earliest instant every partition has been read to, minus STATS_ALLOWED_LATENESS_SECONDS (how
+# long after its publish time an event may still reach the topic and count on time: the
+# producer's delivery delay and the skew between the web servers' and consumers' clocks). The
+# consumer marks idle, caught-up partitions and samples lag every STATS_PROGRESS_INTERVAL_SECONDS.
+STATS_ALLOWED_LATENESS_SECONDS = env_float("STATS_ALLOWED_LATENESS_SECONDS", 60.0)
+STATS_PROGRESS_INTERVAL_SECONDS = env_float("STATS_PROGRESS_INTERVAL_SECONDS", 5.0)
+if not 0 <= STATS_ALLOWED_LATENESS_SECONDS <= 7 * 86400:
+    raise ImproperlyConfigured(
+        "STATS_ALLOWED_LATENESS_SECONDS must be from 0 to 604800 (a week), "
+        f"got {STATS_ALLOWED_LATENESS_SECONDS}"
+    )
+if not 0.1 <= STATS_PROGRESS_INTERVAL_SECONDS <= 3600:
+    raise ImproperlyConfigured(
+        "STATS_PROGRESS_INTERVAL_SECONDS must be from 0.1 to 3600, "
+        f"got {STATS_PROGRESS_INTERVAL_SECONDS}"
+    )
+
 # Ingest limits (both paths).
 INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)

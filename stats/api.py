@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from impressions.contract import AD_ID_RULE, is_ad_id
-from stats import selectors
+from stats import progress_selectors, selectors
 from stats.bucketing import INTERVALS, Interval, floor_to
 from stats.openapi import (
     AD_ID,
@@ -27,6 +27,7 @@ from stats.openapi import (
     SERIES_PARAMETERS,
     STATS_TAG,
     UNAUTHORIZED,
+    complete_through,
     paginated,
     series,
 )
@@ -56,6 +57,10 @@ class AdTotalsOutput(serializers.Serializer):
     ad_id = serializers.CharField()
     impressions = serializers.IntegerField()
     unique_users = serializers.IntegerField()
+
+
+class AdDetailOutput(AdTotalsOutput):
+    complete_through = complete_through()
 
 
 class AdTotalsPagination(LimitOffsetPagination):
@@ -114,7 +119,9 @@ class AdStatsListApi(APIView):
             raise ValidationError({"ordering": f"one of {', '.join(selectors.ORDERINGS)}"})
         paginator = AdTotalsPagination()
         rows = paginator.paginate_page(request, start=start, end=end, ordering=ordering)
-        return paginator.get_paginated_response(AdTotalsOutput(rows, many=True).data)
+        response = paginator.get_paginated_response(AdTotalsOutput(rows, many=True).data)
+        response.data["complete_through"] = progress_selectors.completeness_get().complete_through
+        return response
 
 
 class AdStatsDetailApi(APIView):
@@ -130,23 +137,25 @@ class AdStatsDetailApi(APIView):
             "than a day can show users and no impressions. Zeros for an ad never seen."
         ),
         parameters=[AD_ID, *RANGE],
-        responses={200: AdTotalsOutput, **READ_ERRORS},
+        responses={200: AdDetailOutput, **READ_ERRORS},
     )
     def get(self, request: Request, ad_id: str) -> Response:
         ad_id = checked_ad_id(ad_id)
         start, end = query_range(request)
         totals = selectors.ad_totals_get(ad_id=ad_id, start=start, end=end)
-        return Response(AdTotalsOutput(totals).data)
+        through = progress_selectors.completeness_get().complete_through
+        return Response(AdDetailOutput({**totals, "complete_through": through}).data)
 
 
 def series_window(
     interval: Interval, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
-    """The whole buckets a series covers: `to` defaults to the end of the current bucket,
-    `from` to DEFAULT_SERIES_BUCKETS before it, floored. Raises RangeError."""
+    """The range a series covers: `to` defaults to the end of the current bucket, `from` to
+    DEFAULT_SERIES_BUCKETS before it, floored so that the first bucket is whole. A `to` inside
+    a bucket is kept: that last bucket is partial and says so (ranges.series_buckets).
+    Raises RangeError."""
     step = INTERVALS[interval]
     end = end or floor_to(timezone.now(), interval) + step
-    # Whole buckets only: a bucket labelled 10:00 always counts all of 10:00-11:00.
     start = floor_to(start or end - step * DEFAULT_SERIES_BUCKETS[interval], interval)
     if start >= end:
         raise RangeError("from", "must be before to (default: the current bucket's end)")
@@ -168,7 +177,13 @@ class AdSeriesApi(APIView):
     @extend_schema_serializer(component_name="SeriesBucket")
     class Output(serializers.Serializer):
         start = serializers.DateTimeField()
+        end = serializers.DateTimeField(help_text="exclusive; before start + interval if partial")
         impressions = serializers.IntegerField()
+        # DRF takes declared fields off the class, so this does not shadow Serializer.partial.
+        partial = serializers.BooleanField(  # type: ignore[assignment]
+            help_text="`to` cuts this bucket short: it counts [start, end) only"
+        )
+        final = serializers.BooleanField(help_text="end <= complete_through: no more expected")
 
     @extend_schema(
         operation_id="stats_ads_series",
@@ -176,7 +191,9 @@ class AdSeriesApi(APIView):
         summary="One ad's impressions per minute, hour or day",
         description=(
             "Zero-filled buckets of event time in UTC. Without `to` the series ends with the "
-            "current bucket; without `from` it covers the last 60 minutes, 48 hours or 30 days."
+            "current bucket; without `from` it covers the last 60 minutes, 48 hours or 30 days. "
+            "A `to` inside a bucket makes the last bucket `partial`: it counts [start, end) "
+            "only. A bucket is `final` when it ends at or before `complete_through`."
         ),
         parameters=SERIES_PARAMETERS,
         responses={200: series(Output), **READ_ERRORS},
@@ -188,13 +205,17 @@ class AdSeriesApi(APIView):
             start, end = series_window(interval, *query_range(request))
         except RangeError as exc:
             raise ValidationError({exc.field: exc.message}) from None
-        series = selectors.ad_series(ad_id=ad_id, interval=interval, start=start, end=end)
+        through = progress_selectors.completeness_get().complete_through
+        series = selectors.ad_series(
+            ad_id=ad_id, interval=interval, start=start, end=end, complete_through=through
+        )
         return Response(
             {
                 "ad_id": ad_id,
                 "interval": interval,
                 "from": start,
                 "to": end,
+                "complete_through": through,
                 "buckets": self.Output(series, many=True).data,
             }
         )
@@ -210,7 +231,10 @@ class PipelineApi(APIView):
         description=(
             "End offsets come from the broker, processed offsets from the database. If the "
             "broker is unreachable the answer is still 200, with `broker_available: false`, "
-            "`error`, and null end offsets and lag."
+            "`error`, and null end offsets, lag and verdicts. `complete_through` says up to "
+            "which instant the statistics are final, `late_events` how many events arrived "
+            "after their time was final. `verdict` judges the lag by Burrow's rules (OK, WARN, "
+            "STALL, STOP, REWIND) over each partition's recent samples."
         ),
         responses={200: PIPELINE, 401: UNAUTHORIZED},
     )
@@ -227,6 +251,10 @@ class PipelineApi(APIView):
             "members": state.members,
             "dead_letter_records": state.dead_letter_records,
             "last_recorded_at": state.last_recorded_at,
+            "verdict": state.verdict,
+            "complete_through": state.completeness.complete_through,
+            "allowed_lateness_seconds": state.allowed_lateness_seconds,
+            "late_events": state.completeness.late_events,
         }
         if state.error:
             body["error"] = state.error

@@ -1,9 +1,9 @@
-"""Pure time bucketing in UTC: which minute and day an event counts in, and zero-filled series."""
+"""Pure time bucketing in UTC: which minute and day an event counts in, and bucket starts."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
@@ -49,17 +49,6 @@ def bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[da
         starts.append(current)
         current += step
     return starts
-
-
-def zero_filled(
-    counts: Mapping[datetime, int], start: datetime, end: datetime, interval: Interval
-) -> list[dict[str, object]]:
-    """One `{"start", "impressions"}` per bucket in [start, end), 0 where nothing was counted."""
-    normalized = {floor_to(moment, interval): n for moment, n in counts.items()}
-    return [
-        {"start": bucket, "impressions": normalized.get(bucket, 0)}
-        for bucket in bucket_starts(start, end, interval)
-    ]
 
 
 def days_touched(start: datetime | None, end: datetime | None) -> tuple[date | None, date | None]:

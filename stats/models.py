@@ -170,6 +170,88 @@ class PartitionOffset(models.Model):
         return f"{self.consumer_group} {self.topic}[{self.partition}] @ {self.next_offset}"
 
 
+class PartitionProgress(models.Model):
+    """How far one group has read one partition in time, written with the ledger.
+
+    `read_through` is the Kafka timestamp (publish time) of the last record recorded, or the
+    instant the consumer saw the partition caught up (its next offset at the end offset it was
+    just told), whichever is later; it never moves back. stats.watermark turns the rows of every
+    partition of a topic into `TopicCompleteness.complete_through`.
+    """
+
+    consumer_group = models.CharField(max_length=255)
+    topic = models.CharField(max_length=255)
+    partition = models.PositiveIntegerField()
+    read_through = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consumer_group", "topic", "partition"], name="partitionprogress_key_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer_group} {self.topic}[{self.partition}] through {self.read_through}"
+
+
+class PartitionLagSample(models.Model):
+    """One sample of a partition's position for the lag verdict (stats.lag_verdict).
+
+    A ring: `slot` is the sample's time divided by the sampling interval, modulo
+    lag_verdict.SAMPLE_SLOTS, so a partition never holds more than SAMPLE_SLOTS rows.
+    `next_offset` is the ledger's value when the sample was taken, `end_offset` the partition's
+    end offset the consumer was told at that instant.
+    """
+
+    consumer_group = models.CharField(max_length=255)
+    topic = models.CharField(max_length=255)
+    partition = models.PositiveIntegerField()
+    slot = models.PositiveSmallIntegerField()
+    taken_at = models.DateTimeField()
+    next_offset = models.BigIntegerField()
+    end_offset = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consumer_group", "topic", "partition", "slot"],
+                name="partitionlagsample_key_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer_group} {self.topic}[{self.partition}] @ {self.next_offset}"
+
+
+class TopicCompleteness(models.Model):
+    """Up to which instant one group's statistics of one topic are complete, and late events.
+
+    `complete_through` only moves forward (the recording function keeps the maximum);
+    `partitions` is the largest partition count a consumer reported for the topic, so a
+    partition nobody has read holds the watermark back. `late_events` counts events recorded
+    with an event time before `complete_through` as it stood when they were recorded.
+    """
+
+    consumer_group = models.CharField(max_length=255)
+    topic = models.CharField(max_length=255)
+    partitions = models.PositiveIntegerField(default=0)
+    complete_through = models.DateTimeField(null=True)
+    late_events = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consumer_group", "topic"], name="topiccompleteness_key_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer_group} {self.topic} complete through {self.complete_through}"
+
+
 STATISTICS = (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach, KnownUser)
 """Every table the recording function derives from raw impressions (what a rebuild empties)."""
 

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from impressions.contract import AD_ID_PATTERN
 from impressions.openapi import ErrorDetail
 from stats.bucketing import INTERVALS
+from stats.lag_verdict import SEVERITY
 from stats.selectors import ORDERINGS
 
 STATS_TAG = "stats"
@@ -110,6 +111,18 @@ UNAUTHORIZED = OpenApiResponse(
 )
 READ_ERRORS = {400: BAD_REQUEST, 401: UNAUTHORIZED}
 
+COMPLETENESS_HELP = (
+    "The statistics are final up to this instant (null until every partition of the topic has "
+    "been read): the earliest instant every partition has been read to (record publish time, "
+    "or when the consumer saw it caught up), minus STATS_ALLOWED_LATENESS_SECONDS. It never "
+    "moves backwards. Events whose time is before it can still arrive: they are counted, and "
+    "counted as late (`late_events` of /api/stats/pipeline/)."
+)
+
+
+def complete_through() -> serializers.DateTimeField:
+    return serializers.DateTimeField(allow_null=True, help_text=COMPLETENESS_HELP)
+
 
 def paginated(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
     """The LimitOffsetPagination page of `item` rows."""
@@ -120,6 +133,7 @@ def paginated(name: str, item: type[serializers.Serializer]) -> serializers.Seri
             "next": serializers.URLField(allow_null=True, help_text="the next page, if any"),
             "previous": serializers.URLField(allow_null=True, help_text="the previous page"),
             "results": item(many=True),
+            "complete_through": complete_through(),
         },
     )
 
@@ -131,10 +145,21 @@ def series(bucket: type[serializers.Serializer]) -> serializers.Serializer:
             "ad_id": serializers.CharField(),
             "interval": serializers.ChoiceField(choices=list(INTERVALS)),
             "from": serializers.DateTimeField(help_text="the first bucket's start (floored)"),
-            "to": serializers.DateTimeField(help_text="end of the last bucket, exclusive"),
-            "buckets": bucket(many=True, help_text="every bucket in [from, to), zero-filled"),
+            "to": serializers.DateTimeField(help_text="the range's end, exclusive"),
+            "complete_through": complete_through(),
+            "buckets": bucket(
+                many=True,
+                help_text=(
+                    "every bucket in [from, to), zero-filled; a `to` inside a bucket leaves the "
+                    "last one `partial` (it counts [start, end) only)"
+                ),
+            ),
         },
     )
+
+
+def verdict_field(**kwargs: object) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=list(SEVERITY), **kwargs)  # type: ignore[arg-type]
 
 
 PIPELINE = _inline(
@@ -157,8 +182,32 @@ PIPELINE = _inline(
                     help_text="offset the consumer group has recorded up to (the ledger)"
                 ),
                 "lag": serializers.IntegerField(allow_null=True),
+                "read_through": serializers.DateTimeField(
+                    allow_null=True,
+                    help_text=(
+                        "publish time of the last record recorded, or when the consumer last "
+                        "saw the partition caught up; null if never read"
+                    ),
+                ),
+                "verdict": verdict_field(
+                    allow_null=True,
+                    help_text="Burrow's verdict over the recent samples; null without a broker",
+                ),
+                "samples": serializers.IntegerField(
+                    help_text="lag samples in the verdict's window (one every few seconds)"
+                ),
             },
             many=True,
+        ),
+        "verdict": verdict_field(
+            allow_null=True, help_text="the group's lag verdict: its worst partition's"
+        ),
+        "complete_through": complete_through(),
+        "allowed_lateness_seconds": serializers.FloatField(
+            help_text="STATS_ALLOWED_LATENESS_SECONDS, subtracted from the read-through times"
+        ),
+        "late_events": serializers.IntegerField(
+            help_text="events recorded with an event time before complete_through at the time"
         ),
         "members": _inline(
             "ConsumerGroupMember",

@@ -1,5 +1,6 @@
-"""Time ranges of the read side: parsing `from`/`to` (shared by the API and the dashboard) and
-splitting a range into the day, hour and minute rows that cover it.
+"""Time ranges of the read side: parsing `from`/`to` (shared by the API and the dashboard),
+splitting a range into the day, hour and minute rows that cover it, and the buckets of a series
+(where each starts and ends, whether the range cuts it short, whether it is final).
 
 Pure functions: no database, no Django request objects.
 """
@@ -11,7 +12,8 @@ from datetime import UTC, date, datetime
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from stats.bucketing import INTERVALS, Interval, floor_to
+from stats.bucketing import INTERVALS, Interval, bucket_starts, floor_to
+from stats.watermark import is_final
 
 # Range ends far enough from datetime's limits that window arithmetic (a previous period of the
 # same length, a bucket added to the end) cannot overflow.
@@ -126,3 +128,45 @@ def cover(start: datetime | None, end: datetime | None, coarsest: Interval = "da
     if e is not None and de is not None and de < e:
         result.extend(cover(de, e, "hour"))
     return result
+
+
+@dataclass(frozen=True)
+class SeriesBucket:
+    """One bucket of a series: it counts the minutes in [start, end).
+
+    `partial`: the range's end cuts the bucket short, so `end` comes before start + interval and
+    the bucket holds only part of its time (the series keeps it, marked, rather than drop what
+    was asked for; the API, the chart and the CSV all show this flag). `final`: all of
+    [start, end) lies before `complete_through` (stats.watermark.is_final).
+    """
+
+    start: datetime
+    end: datetime
+    partial: bool
+    final: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"start": self.start, "end": self.end, "partial": self.partial, "final": self.final}
+
+
+def series_buckets(
+    start: datetime, end: datetime, interval: Interval, *, complete_through: datetime | None
+) -> list[SeriesBucket]:
+    """The buckets of `interval` that overlap [start, end), the first floored to the interval.
+
+    A bucket ends at the next bucket's start or at the range's end rounded up to a whole
+    minute (minutes count when their start lies in the range), whichever comes first.
+    """
+    step, stop = INTERVALS[interval], _ceil(end, "minute")
+    buckets = []
+    for bucket in bucket_starts(start, end, interval):
+        bucket_end = min(bucket + step, stop)
+        buckets.append(
+            SeriesBucket(
+                bucket,
+                bucket_end,
+                partial=bucket_end < bucket + step,
+                final=is_final(bucket_end, complete_through),
+            )
+        )
+    return buckets

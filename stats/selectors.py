@@ -7,16 +7,20 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from stats import kafka_admin
-from stats.bucketing import Interval, days_touched, floor_to, zero_filled
+from stats.bucketing import Interval, days_touched, floor_to
+from stats.lag_verdict import group_verdict, partition_verdict, recent
 from stats.models import ALL_ADS, ConsumerBreaker, DeadLetter, PartitionOffset
-from stats.ranges import cover
-from stats.read_sql import counter_rows, fetch_all, reach_rows
+from stats.progress_selectors import Completeness, completeness_get, ledger_with_progress
+from stats.ranges import cover, series_buckets
+from stats.read_sql import as_utc, counter_rows, fetch_all, reach_rows
 
 ORDERINGS = {
     "impressions": "impressions DESC, ad_id",
@@ -122,21 +126,18 @@ def overall_totals(*, start: datetime | None = None, end: datetime | None = None
     }
 
 
-def _as_utc(value: Any) -> datetime:
-    """A bucket value as the database returns it (datetime, date or SQLite text) in UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):  # a date
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def ad_series(
-    *, ad_id: str | None, interval: Interval, start: datetime, end: datetime
-) -> list[dict[str, object]]:
+    *,
+    ad_id: str | None,
+    interval: Interval,
+    start: datetime,
+    end: datetime,
+    complete_through: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Impressions per bucket of `interval` over [start, end), zero-filled; `ad_id` None sums
-    every ad. Day buckets read day rows, hour buckets hour rows; partial buckets at the end
-    read the finer rows."""
+    every ad. Each bucket is `{"start", "end", "impressions", "partial", "final"}` as
+    `ranges.series_buckets` decides them. Day buckets read day rows, hour buckets hour rows;
+    partial buckets at the end read the finer rows."""
     params: list[Any] = []
     counters = counter_rows(cover(start, end, interval), ad_id=ad_id, params=params)
     rows = fetch_all(
@@ -144,9 +145,12 @@ def ad_series(
     )
     counts: dict[datetime, int] = {}
     for day, moment, n in rows:
-        bucket = floor_to(_as_utc(day if day is not None else moment), interval)
+        bucket = floor_to(as_utc(day if day is not None else moment), interval)
         counts[bucket] = counts.get(bucket, 0) + int(n)
-    return zero_filled(counts, start, end, interval)
+    return [
+        {**bucket.as_dict(), "impressions": counts.get(bucket.start, 0)}
+        for bucket in series_buckets(start, end, interval, complete_through=complete_through)
+    ]
 
 
 def daily_unique_users(*, ad_id: str, first: date, last: date) -> list[dict[str, object]]:
@@ -154,7 +158,7 @@ def daily_unique_users(*, ad_id: str, first: date, last: date) -> list[dict[str,
     params: list[Any] = []
     reach = reach_rows(first, last, ad_id=ad_id, params=params, per_day=True)
     rows = fetch_all(f"SELECT day, SUM(users) FROM ({reach}) r GROUP BY day", params)
-    found = {_as_utc(day).date(): int(n) for day, n in rows}
+    found = {as_utc(day).date(): int(n) for day, n in rows}
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     return [{"day": day, "unique_users": found.get(day, 0)} for day in days]
 
@@ -172,11 +176,19 @@ class PipelineState:
     consumer_group: str
     topic: str
     broker_available: bool
-    partitions: list[dict[str, int | None]] = field(default_factory=list)
+    partitions: list[dict[str, Any]] = field(default_factory=list)
     members: list[dict[str, Any]] = field(default_factory=list)
     dead_letter_records: int | None = None
     last_recorded_at: datetime | None = None
     error: str | None = None
+    completeness: Completeness = field(default_factory=Completeness)
+    allowed_lateness_seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str | None:
+        """The group's lag verdict: its worst partition's (None if one is unknown)."""
+        verdicts = [p["verdict"] for p in self.partitions]
+        return None if None in verdicts else group_verdict(verdicts)
 
     @property
     def total_lag(self) -> int | None:
@@ -185,20 +197,20 @@ class PipelineState:
 
 
 def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
-    """End offset (from the broker), processed offset (from the ledger) and lag per partition;
-    the group's members and the dead-letter topic's record count (from the broker); the time
-    the last batch was recorded (from the ledger). One SQL statement.
+    """End offset (from the broker), processed offset (from the ledger), lag, read-through time
+    and lag verdict (stats.lag_verdict) per partition; the group's members and the dead-letter
+    topic's record count (from the broker); the time the ledger last moved; completeness and
+    late events. Two SQL statements.
 
-    When the broker cannot be reached the ledger is still shown, with end offsets and lag None.
+    When the broker cannot be reached the ledger is still shown, with end offsets, lag and
+    verdicts None.
     """
-    ledger = list(
-        PartitionOffset.objects.filter(consumer_group=consumer_group, topic=topic).values_list(
-            "partition", "next_offset", "updated_at"
-        )
-    )
-    processed = {partition: offset for partition, offset, _ in ledger}
+    ledger, samples = ledger_with_progress(consumer_group=consumer_group, topic=topic)
+    processed = {partition: offset for partition, (offset, _, _) in ledger.items()}
     state = PipelineState(consumer_group, topic, broker_available=True)
-    state.last_recorded_at = max((updated for *_, updated in ledger), default=None)
+    state.last_recorded_at = max((updated for _, updated, _ in ledger.values()), default=None)
+    state.completeness = completeness_get(consumer_group=consumer_group, topic=topic)
+    state.allowed_lateness_seconds = settings.STATS_ALLOWED_LATENESS_SECONDS
     try:
         ends = kafka_admin.end_offsets(topic)
         state.members = kafka_admin.group_members(consumer_group, topic)
@@ -208,12 +220,22 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
     except kafka_admin.BrokerUnavailable as exc:
         ends = {}
         state.broker_available, state.error, state.members = False, str(exc), []
+    now, interval = timezone.now(), timedelta(seconds=settings.STATS_PROGRESS_INTERVAL_SECONDS)
     for partition in sorted(set(ends) | set(processed)):
         end = ends.get(partition)
         done = processed.get(partition, 0)
         lag = None if end is None else max(end - done, 0)
+        window = recent(samples.get(partition, ()), interval=interval)
         state.partitions.append(
-            {"partition": partition, "end_offset": end, "processed_offset": done, "lag": lag}
+            {
+                "partition": partition,
+                "end_offset": end,
+                "processed_offset": done,
+                "lag": lag,
+                "read_through": ledger[partition][2] if partition in ledger else None,
+                "verdict": None if lag is None else partition_verdict(window, lag_now=lag, now=now),
+                "samples": len(window),
+            }
         )
     return state
 

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
-from stats import recording, retention
+from stats import completeness, recording, retention
 from stats.models import PartitionOffset
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ class OffsetUpdate:
     topic: str
     partition: int
     next_offset: int
+    # Progress in time and a lag sample, kept by stats.completeness; None where not known.
+    read_through: datetime | None = None  # see PartitionProgress
+    end_offset: int | None = None  # the partition's end offset just seen: stores a lag sample
+    topic_partitions: int | None = None  # how many partitions the topic has
 
 
 def record_impressions(
@@ -38,29 +43,42 @@ def record_impressions(
     first copy wins) changes nothing. The minute, hour and day counters and the exact user
     sets are fed only from the rows this call actually inserted, so a resent event never
     counts twice. `offsets` move the consumer's ledger forward in the same transaction (never
-    backwards). Set-based: a fixed number of statements per batch, the same SQL on PostgreSQL
-    and SQLite (stats.recording).
+    backwards), with the progress in time, lag samples and completeness they carry
+    (stats.completeness). New events whose event time lies before the stored `complete_through`
+    are counted as usual and also counted as late. Set-based: a fixed number of statements per
+    batch, the same SQL on PostgreSQL and SQLite (stats.recording).
     """
     unique = list({event.event_id: event for event in reversed(events)}.values())
     unique.reverse()
+    now = timezone.now()
+    stream = (
+        (offsets[0].consumer_group, offsets[0].topic)
+        if offsets
+        else (settings.STATS_CONSUMER_GROUP, settings.IMPRESSIONS_TOPIC)
+    )  # whose watermark decides which new events are late
     with transaction.atomic():
-        recorded = recording.record_new(unique, recorded_at=timezone.now())
-        _advance_offsets(offsets)
+        recorded = recording.record_new(unique, recorded_at=now)
+        _advance_offsets(offsets, now=now)
+        completeness.advance(offsets, now=now, late_in=stream if recorded else None)
     return recorded
 
 
-def _advance_offsets(offsets: Sequence[OffsetUpdate]) -> None:
-    now = sql.db_datetime(timezone.now())
+def _advance_offsets(offsets: Sequence[OffsetUpdate], *, now: datetime) -> None:
+    """Upsert each partition's next offset, never backwards; `updated_at` says when it last
+    moved (the consumer's progress marks repeat an offset every few seconds)."""
     name = sql.table(PartitionOffset)
-    nxt = sql.columns("next_offset")
+    nxt, updated = sql.columns("next_offset"), sql.columns("updated_at")
+    moved = f"excluded.{nxt} > {name}.{nxt}"
     sql.insert_values(
         f"INSERT INTO {name} "
         f"({sql.columns('consumer_group', 'topic', 'partition', 'next_offset', 'updated_at')})",
-        [(o.consumer_group, o.topic, o.partition, o.next_offset, now) for o in offsets],
+        [
+            (o.consumer_group, o.topic, o.partition, o.next_offset, sql.db_datetime(now))
+            for o in sorted(offsets, key=lambda o: (o.consumer_group, o.topic, o.partition))
+        ],  # in key order, like every other write, so concurrent writers cannot deadlock
         tail=f"ON CONFLICT ({sql.columns('consumer_group', 'topic', 'partition')}) DO UPDATE SET "
-        f"{nxt} = CASE WHEN excluded.{nxt} > {name}.{nxt} "
-        f"THEN excluded.{nxt} ELSE {name}.{nxt} END, "
-        f"{sql.columns('updated_at')} = excluded.{sql.columns('updated_at')}",
+        f"{nxt} = CASE WHEN {moved} THEN excluded.{nxt} ELSE {name}.{nxt} END, "
+        f"{updated} = CASE WHEN {moved} THEN excluded.{updated} ELSE {name}.{updated} END",
     )
 
 

@@ -138,7 +138,7 @@ def test_the_to_be_503_documents_retry_after_and_retry_body(schema: dict[str, An
 def test_the_list_answer_is_paginated(schema: dict[str, Any]) -> None:
     ok = schema["paths"]["/api/stats/ads/"]["get"]["responses"]["200"]
     page = resolve(schema, ok["content"]["application/json"]["schema"])
-    assert set(page["properties"]) == {"count", "next", "previous", "results"}
+    assert set(page["properties"]) == {"count", "next", "previous", "results", "complete_through"}
     row = resolve(schema, page["properties"]["results"]["items"])
     assert set(row["properties"]) == {"ad_id", "impressions", "unique_users"}
 

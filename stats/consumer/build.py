@@ -19,6 +19,7 @@ from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.records import Partition
 from stats.dead_letter_services import breaker_open, breakers_clear
 from stats.maintenance import RawRowPruner
+from stats.progress_selectors import completeness_get
 from stats.selectors import stored_offsets
 from stats.services import OffsetUpdate, record_impressions
 
@@ -58,6 +59,14 @@ def build_consumer(
     )
     if metrics is not None:
         metrics.told_it_has_none = client.joined_without_partitions
+
+        def watermark() -> float | None:
+            through = _replacing_a_broken_connection(
+                lambda: completeness_get(consumer_group=config.group, topic=config.topic)
+            ).complete_through
+            return None if through is None else through.timestamp()
+
+        metrics.watermark_source = watermark
     return ImpressionConsumer(
         config,
         client=client,

@@ -44,6 +44,7 @@ class KafkaConsumerClient:
         self._notes = RebalanceNotes()
         self._servers, self._group, self._membership = list(bootstrap_servers), group, membership
         self._fenced = False
+        self._topic = topic
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=list(bootstrap_servers),
@@ -121,6 +122,13 @@ class KafkaConsumerClient:
         except KafkaError:  # revoked since the last poll
             return None
         return high
+
+    def topic_partitions(self) -> int | None:
+        try:  # from the metadata the client keeps (refreshed every few minutes)
+            found = self._consumer.partitions_for_topic(self._topic)
+        except KafkaError:
+            return None
+        return len(found) or None
 
     def close(self) -> None:
         """Leave the group at once: kafka-python's close does for a dynamic member; a static

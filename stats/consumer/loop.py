@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db import Error as DatabaseFailure
 
@@ -26,6 +27,7 @@ from stats.consumer.observing import BatchTimes, LoopObserver, NoObserver
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
 from stats.consumer.positions import Positions, resume_offset
 from stats.consumer.progress import ConsumerTotals, ProgressLog
+from stats.consumer.read_progress import ReadProgress
 from stats.consumer.records import Batch, BrokerFailure, Partition
 from stats.consumer.writing import WriteStep
 
@@ -47,6 +49,8 @@ class ConsumerConfig:
     max_wait_for_assignment: float = 60.0
     retry_pause: float = 2.0  # after a failure, before trying again
     membership: Membership = DYNAMIC  # unless given an instance id
+    # Mark read-through times and sample lag this often (read_progress); None: batches only.
+    mark_interval: float | None = None
 
 
 class ImpressionConsumer:
@@ -67,6 +71,7 @@ class ImpressionConsumer:
         clock: Callable[[], float] = time.monotonic,
         maintenance: Callable[[], None] | None = None,  # between polls, e.g. raw-row pruning
         observer: LoopObserver | None = None,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.observer = observer or NoObserver()  # metrics and readiness (metrics.py)
@@ -80,6 +85,10 @@ class ImpressionConsumer:
         self._stopping = threading.Event()
         self._last_activity = clock()
         self._progress = ProgressLog(self.totals, interval=config.progress_interval, now=clock())
+        self._read_progress = ReadProgress(
+            client, recorder, group=config.group, interval=config.mark_interval or 0,
+            wall_clock=wall_clock,
+        )  # fmt: skip
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand and leave the group (any thread)."""
@@ -121,6 +130,8 @@ class ImpressionConsumer:
             self._maintenance()
         self._progress.tick(self._clock(), self._lag)
         self.observer.stepped(lag=self._partition_lag())
+        if self.config.mark_interval is not None:
+            self._read_progress.tick(self._clock(), self.positions.next)
         return self._idle_exit_code()
 
     def close(self) -> None:
@@ -165,7 +176,8 @@ class ImpressionConsumer:
                 return self._hold(batch, verdict)
             self._dead_letter(decoded.dead)
             writing = self._clock()
-            written = self._write(decoded.good, batch.next_offsets())
+            marks = self._read_progress.of_batch(batch)
+            written = self._write(decoded.good, batch.next_offsets(), marks)
         except RETRYABLE as exc:
             for partition, offset in self.positions.rewind(batch).items():
                 self._client.seek(partition, offset)

@@ -10,8 +10,9 @@ registry of its own (one process, no multiprocess files) that `metrics_server` e
   to record, for each partition this process owns (as the progress log's lag);
 - stats_consumer_last_commit_timestamp_seconds: wall-clock time of the last database commit;
 - stats_consumer_owned_partitions;
-- stats_complete_through_timestamp_seconds: the completeness watermark, set through
-  `set_complete_through` by whoever computes it (absent until set).
+- stats_complete_through_timestamp_seconds: the completeness watermark (stats.watermark), read
+  through `watermark_source` at most every WATERMARK_REFRESH_SECONDS, on the loop's thread (a
+  scrape never queries the database); absent until a consumer has reported one.
 
 Readiness (`readiness()`) is a list of named checks like the web's /readyz: the process owns
 partitions, or the group told it it has none; and it is not paused (`set_paused`, the hook for
@@ -20,6 +21,7 @@ the dead-letter breaker). `readiness_checks.append((name, check))` adds one.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,8 +32,12 @@ from stats.consumer.observing import BatchTimes
 from stats.consumer.progress import ConsumerTotals
 from stats.consumer.records import Partition
 
+logger = logging.getLogger(__name__)
+
 # A check returns None when all is well, else the reason it is not.
 ReadinessCheck = Callable[[], str | None]
+
+WATERMARK_REFRESH_SECONDS = 5.0
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -83,6 +89,9 @@ class ConsumerMetrics:
         # The group has assigned this member its partitions, and they are none (an idle
         # standby): set by build_consumer, which knows the client.
         self.told_it_has_none: Callable[[], bool] = lambda: False
+        # The stored watermark as Unix seconds (None before any): set by build_consumer.
+        self.watermark_source: Callable[[], float | None] | None = None
+        self._watermark_due = 0.0
         self.readiness_checks: list[tuple[str, ReadinessCheck]] = [
             ("partitions", self._owns_partitions),
             ("not_paused", self._not_paused),
@@ -99,6 +108,20 @@ class ConsumerMetrics:
             self._lagging = set(lag)
             self._owned_count = len(lag)
         self._owned.set(len(lag))
+        self._refresh_watermark()
+
+    def _refresh_watermark(self) -> None:
+        now = time.monotonic()
+        if self.watermark_source is None or now < self._watermark_due:
+            return
+        self._watermark_due = now + WATERMARK_REFRESH_SECONDS
+        try:
+            through = self.watermark_source()
+        except Exception as exc:  # noqa: BLE001 - a metric must never stop the loop
+            logger.warning("reading the completeness watermark failed: %s", exc)
+            return
+        if through is not None:
+            self.set_complete_through(through)
 
     def batch_recorded(self, *, totals: ConsumerTotals, times: BatchTimes) -> None:
         seen, self._seen = self._seen, (totals.recorded, totals.duplicates, totals.dead_lettered)

@@ -66,6 +66,13 @@ class ConsumerClient(Protocol):
         """The end offset last seen while fetching, without asking the broker; None if unknown."""
         ...
 
+    def topic_partitions(self) -> int | None:
+        """How many partitions the topic has, as the client last saw it; None if unknown.
+
+        Never raises: it feeds completeness, which a missing answer only holds back.
+        """
+        ...
+
     def close(self) -> None:
         """Leave the group at once, without committing."""
         ...

@@ -48,10 +48,17 @@ class InMemoryBroker:
         self.members: list[InMemoryConsumer] = []
         self.offsets_unavailable = False  # offset lookups fail, as while the broker is away
 
-    def produce(self, index: int, value: bytes | None, key: bytes | None = b"k") -> Record:
+    def produce(
+        self,
+        index: int,
+        value: bytes | None,
+        key: bytes | None = b"k",
+        timestamp: int | None = None,
+    ) -> Record:
+        """Append a record; without `timestamp` (ms) it has none and is judged by now."""
         partition = Partition(self.topic, index)
         log = self.logs[partition]
-        record = Record(self.topic, index, log.end, key, value)  # no timestamp: judged by now
+        record = Record(self.topic, index, log.end, key, value, timestamp)
         log.records.append(record)
         return record
 
@@ -144,6 +151,9 @@ class InMemoryConsumer:
 
     def highwater(self, partition: Partition) -> int | None:
         return self.broker.logs[partition].end if partition in self.owned else None
+
+    def topic_partitions(self) -> int | None:
+        return len(self.broker.logs)
 
     def close(self) -> None:
         if not self.closed:

@@ -10,6 +10,7 @@ from django.db import DataError, IntegrityError, transaction
 
 from impressions.contract import AdImpressionEvent
 from stats.consumer.ports import Recorder
+from stats.consumer.read_progress import Mark
 from stats.consumer.records import DeadLetter, Partition, Record
 from stats.services import OffsetUpdate
 
@@ -46,8 +47,12 @@ class WriteStep:
         self,
         good: Sequence[tuple[Record, AdImpressionEvent]],
         next_offsets: Mapping[Partition, int],
+        marks: Mapping[Partition, Mark] | None = None,
     ) -> Written:
-        offsets = [self._offset(p, offset) for p, offset in next_offsets.items()]
+        """`marks` (read_progress) travel with the batch's offsets into the same transaction."""
+        offsets = [
+            self._offset(p, offset, (marks or {}).get(p)) for p, offset in next_offsets.items()
+        ]
         try:
             return Written(self._record(events=[e for _, e in good], offsets=offsets), 0)
         except REFUSED as exc:
@@ -58,8 +63,15 @@ class WriteStep:
         self._record(events=[], offsets=offsets)
         return written
 
-    def _offset(self, partition: Partition, next_offset: int) -> OffsetUpdate:
-        return OffsetUpdate(self._group, partition.topic, partition.index, next_offset)
+    def _offset(
+        self, partition: Partition, next_offset: int, mark: Mark | None = None
+    ) -> OffsetUpdate:
+        if mark is None:
+            return OffsetUpdate(self._group, partition.topic, partition.index, next_offset)
+        return OffsetUpdate(
+            self._group, partition.topic, partition.index, next_offset,
+            read_through=mark.read_through, topic_partitions=mark.topic_partitions,
+        )  # fmt: skip
 
     def _offsets_alone_accepted(self, offsets: list[OffsetUpdate]) -> bool:
         """Write only the offsets, in a transaction that is rolled back whatever happens."""

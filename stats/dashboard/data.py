@@ -4,12 +4,12 @@ statements per page, whatever the data size)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
-from stats import selectors
+from stats import progress_selectors, selectors
 from stats.bucketing import Interval
 from stats.dashboard.forms import Window
 
@@ -66,12 +66,17 @@ def cards(
 
 @dataclass
 class Chart:
-    """A series and the same-length series before it, as Chart.js wants them."""
+    """A series and the same-length series before it, as Chart.js wants them; each current
+    bucket's end and whether it is partial and final, as ranges.series_buckets decided."""
 
     labels: list[str]
     current: list[int]
     previous: list[int | None]
     starts: list[str]
+    ends: list[str]
+    partial: list[bool]
+    final: list[bool]
+    complete_through: datetime | None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -79,21 +84,34 @@ class Chart:
             "current": self.current,
             "previous": self.previous,
             "starts": self.starts,
+            "ends": self.ends,
+            "partial": self.partial,
+            "final": self.final,
         }
 
 
-def chart(*, ad_id: str | None, window: Window) -> Chart:
+def chart(*, ad_id: str | None, window: Window, complete_through: datetime | None) -> Chart:
     interval: Interval = window.interval
-    now = selectors.ad_series(ad_id=ad_id, interval=interval, start=window.start, end=window.end)
+    now = selectors.ad_series(
+        ad_id=ad_id,
+        interval=interval,
+        start=window.start,
+        end=window.end,
+        complete_through=complete_through,
+    )
     before_start, before_end = window.previous_buckets
     before = selectors.ad_series(ad_id=ad_id, interval=interval, start=before_start, end=before_end)
-    previous: list[int | None] = [int(b["impressions"]) for b in before]  # type: ignore[call-overload]
+    previous: list[int | None] = [int(b["impressions"]) for b in before]
     previous += [None] * (len(now) - len(previous))
     return Chart(
-        labels=[b["start"].strftime(LABELS[interval]) for b in now],  # type: ignore[attr-defined]
-        current=[int(b["impressions"]) for b in now],  # type: ignore[call-overload]
+        labels=[b["start"].strftime(LABELS[interval]) for b in now],
+        current=[int(b["impressions"]) for b in now],
         previous=previous[: len(now)],
         starts=[f"{b['start']:%Y-%m-%dT%H:%M:%SZ}" for b in now],
+        ends=[f"{b['end']:%Y-%m-%dT%H:%M:%SZ}" for b in now],
+        partial=[bool(b["partial"]) for b in now],
+        final=[bool(b["final"]) for b in now],
+        complete_through=complete_through,
     )
 
 
@@ -107,6 +125,9 @@ def overview(window: Window) -> dict[str, Any]:
         start=before_start, end=before_end, limit=TOP_ADS, ads=[row["ad_id"] for row in top]
     )
     earlier = {row["ad_id"]: row["impressions"] for row in earlier_page.rows}
+    pipeline = selectors.pipeline_state(
+        consumer_group=settings.STATS_CONSUMER_GROUP, topic=settings.IMPRESSIONS_TOPIC
+    )
     for row in top:
         row["share"] = (
             row["impressions"] * 100 / totals["impressions"] if totals["impressions"] else 0
@@ -114,11 +135,12 @@ def overview(window: Window) -> dict[str, Any]:
         row["change"] = change(row["impressions"], earlier.get(row["ad_id"], 0))
     return {
         "cards": cards(totals, before, ["impressions", "unique_users", "ads"], window=window),
-        "chart": chart(ad_id=None, window=window),
-        "top_ads": top,
-        "pipeline": selectors.pipeline_state(
-            consumer_group=settings.STATS_CONSUMER_GROUP, topic=settings.IMPRESSIONS_TOPIC
+        "chart": chart(
+            ad_id=None, window=window, complete_through=pipeline.completeness.complete_through
         ),
+        "top_ads": top,
+        "pipeline": pipeline,
+        "completeness": pipeline.completeness,
     }
 
 
@@ -129,9 +151,11 @@ def ad_detail(ad_id: str, window: Window) -> dict[str, Any]:
     before = selectors.ad_totals_get(ad_id=ad_id, start=before_start, end=before_end)
     last = (window.end - timedelta(microseconds=1)).date()
     first = max(window.start.date(), last - timedelta(days=MAX_DAILY_ROWS - 1))
+    completeness = progress_selectors.completeness_get()
     return {
         "cards": cards(totals, before, ["impressions", "unique_users"], window=window),
-        "chart": chart(ad_id=ad_id, window=window),
+        "chart": chart(ad_id=ad_id, window=window, complete_through=completeness.complete_through),
+        "completeness": completeness,
         "daily_users": list(
             reversed(selectors.daily_unique_users(ad_id=ad_id, first=first, last=last))
         ),

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from impressions.contract import AD_ID_RULE, is_ad_id
-from stats import selectors
+from stats import progress_selectors, selectors
 from stats.dashboard import data
 from stats.dashboard.forms import QUICK_PICKS, RangeForm, Window, default_window
 
@@ -63,11 +63,18 @@ def _all_ads(window: Window) -> list[dict[str, Any]]:
             return rows
 
 
-def _series_csv(name: str, chart: data.Chart) -> HttpResponse:
+def _series_csv(name: str, ad_id: str | None, window: Window) -> HttpResponse:
+    """The chart's buckets; `partial` and `final` as the API's series says them."""
+    through = progress_selectors.completeness_get().complete_through
+    chart = data.chart(ad_id=ad_id, window=window, complete_through=through)
+    rows = zip(chart.starts, chart.ends, chart.current, chart.partial, chart.final, strict=True)
     return _csv(
         name,
-        ["bucket_start", "impressions"],
-        [[start, n] for start, n in zip(chart.starts, chart.current, strict=True)],
+        ["bucket_start", "bucket_end", "impressions", "partial", "final"],
+        [
+            [start, end, n, str(partial).lower(), str(final).lower()]
+            for start, end, n, partial, final in rows
+        ],
     )
 
 
@@ -82,8 +89,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     """All ads: cards, impressions over time, top ads, the consumer group."""
     form, window = _window(request)
     if request.GET.get("export") == "series":
-        chart = data.chart(ad_id=None, window=window)
-        return _series_csv(f"impressions-{window.start:%Y%m%dT%H%M}-{window.interval}", chart)
+        name = f"impressions-{window.start:%Y%m%dT%H%M}-{window.interval}"
+        return _series_csv(name, None, window)
     if request.GET.get("export") == "ads":
         return _csv(
             f"ads-{window.start:%Y%m%dT%H%M}",
@@ -102,8 +109,7 @@ def ad_dashboard_view(request: HttpRequest, ad_id: str) -> HttpResponse:
         raise Http404(f"no such ad: {AD_ID_RULE}")
     form, window = _window(request)
     if request.GET.get("export") == "series":
-        chart = data.chart(ad_id=ad_id, window=window)
-        return _series_csv(f"{ad_id}-{window.start:%Y%m%dT%H%M}-{window.interval}", chart)
+        return _series_csv(f"{ad_id}-{window.start:%Y%m%dT%H%M}-{window.interval}", ad_id, window)
     context = _context(
         request, form, window, title=f"Ad {ad_id}", ad_id=ad_id, **data.ad_detail(ad_id, window)
     )

@@ -9,6 +9,6 @@ def remove_zero_reach_rows(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("stats", "0003_dead_letters")]
+    dependencies = [("stats", "0004_progress_and_watermark")]
 
     operations = [migrations.RunPython(remove_zero_reach_rows, migrations.RunPython.noop)]

@@ -11,7 +11,6 @@ from stats.bucketing import (
     days_touched,
     floor_to,
     minute_of,
-    zero_filled,
 )
 
 PLUS2 = timezone(timedelta(hours=2))
@@ -51,17 +50,6 @@ def test_bucket_starts_cover_the_range_from_the_floored_start() -> None:
     assert len(bucket_starts(start, end, "minute")) == 150
     assert bucket_starts(end, end + timedelta(minutes=1), "day") == [
         datetime(2026, 11, 25, tzinfo=UTC)
-    ]
-
-
-def test_zero_filled_series() -> None:
-    start = datetime(2026, 11, 24, tzinfo=UTC)
-    end = datetime(2026, 11, 27, tzinfo=UTC)
-    series = zero_filled({datetime(2026, 11, 25, tzinfo=UTC): 7}, start, end, "day")
-    assert series == [
-        {"start": datetime(2026, 11, 24, tzinfo=UTC), "impressions": 0},
-        {"start": datetime(2026, 11, 25, tzinfo=UTC), "impressions": 7},
-        {"start": datetime(2026, 11, 26, tzinfo=UTC), "impressions": 0},
     ]
 
 

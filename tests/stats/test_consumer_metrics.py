@@ -23,6 +23,7 @@ from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.metrics_server import MetricsServer
 from stats.consumer.records import Partition
 from stats.kafka_admin import ensure_topics
+from stats.progress_selectors import completeness_get
 from tests.stats.topic_data import counted_per_ad, processed, wait_for
 from tests.web_server import fetch, free_port, sample, samples
 
@@ -39,6 +40,7 @@ def _event(i: int) -> AdImpressionEvent:
 def test_metrics_port_serves_records_by_outcome_lag_and_commit_time(
     raw_producer: KafkaProducer,
     topic: str,
+    group: str,
     consumer_process: Callable[..., subprocess.Popen[bytes]],
     tmp_path: Path,
 ) -> None:
@@ -78,6 +80,18 @@ def test_metrics_port_serves_records_by_outcome_lag_and_commit_time(
     ready = fetch(port, "GET", "/readyz")
     assert ready.status == 200, ready.body
     assert fetch(port, "GET", "/elsewhere").status == 404
+
+    # Caught up on every partition: the consumer marks them, the watermark is stored, and the
+    # gauge shows the stored value (refreshed on the loop's thread every few seconds).
+    gauge = "stats_complete_through_timestamp_seconds"
+
+    def watermark_shown() -> bool:
+        stored = completeness_get(consumer_group=group, topic=topic).complete_through
+        text = fetch(port, "GET", "/metrics").body.decode()
+        return stored is not None and gauge in text and sample(text, gauge) == stored.timestamp()
+
+    wait_for(watermark_shown, "the watermark gauge to equal the stored watermark", proc=proc)
+    assert started - 120 <= sample(fetch(port, "GET", "/metrics").body.decode(), gauge)
     proc.terminate()
     assert proc.wait(timeout=30) == 0
 

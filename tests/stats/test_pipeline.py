@@ -41,13 +41,23 @@ def post_all(client: APIClient, path: str, events: list[dict[str, Any]], expect:
 
 
 def api_snapshot(client: APIClient, ads: list[str]) -> dict[str, Any]:
-    """What an API user sees: per-ad totals, and per-ad minute series around T0."""
+    """What an API user sees: per-ad totals, and per-ad minute series around T0.
+
+    Without `final`: completeness is reported by the consumer, so only a to-be run has it.
+    """
     listing = client.get("/api/stats/ads/", {"limit": "1000", "ordering": "ad_id"}).json()
     series = {
-        ad: client.get(
-            f"/api/stats/ads/{ad}/series/",
-            {"interval": "minute", "from": "2026-11-24T23:30:00Z", "to": "2026-11-25T00:40:00Z"},
-        ).json()["buckets"]
+        ad: [
+            {key: value for key, value in bucket.items() if key != "final"}
+            for bucket in client.get(
+                f"/api/stats/ads/{ad}/series/",
+                {
+                    "interval": "minute",
+                    "from": "2026-11-24T23:30:00Z",
+                    "to": "2026-11-25T00:40:00Z",
+                },
+            ).json()["buckets"]
+        ]
         for ad in ads
     }
     return {"totals": listing["results"], "series": series}

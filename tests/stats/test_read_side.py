@@ -86,7 +86,12 @@ def test_range_ordering_and_pagination(stats_client: APIClient) -> None:
     assert by_id["count"] == 2
     assert [r["ad_id"] for r in by_id["results"]] == ["ad-2"]
     detail = stats_client.get("/api/stats/ads/ad-1/", {"from": "2026-11-25"}).json()
-    assert detail == {"ad_id": "ad-1", "impressions": 5, "unique_users": 3}
+    assert detail == {
+        "ad_id": "ad-1",
+        "impressions": 5,
+        "unique_users": 3,
+        "complete_through": None,
+    }
     assert stats_client.get("/api/stats/ads/never-seen/").json()["impressions"] == 0
 
 
@@ -124,8 +129,17 @@ def test_pipeline_without_a_broker_still_shows_the_ledger(
     assert body["broker_available"] is False
     assert "kafka-local start" in body["error"]
     assert body["partitions"] == [
-        {"partition": 0, "end_offset": None, "processed_offset": 7, "lag": None}
+        {
+            "partition": 0,
+            "end_offset": None,
+            "processed_offset": 7,
+            "lag": None,
+            "read_through": None,
+            "verdict": None,
+            "samples": 0,
+        }
     ]
+    assert body["verdict"] is None  # no lag without a broker, so no verdict
 
 
 @pytest.fixture
@@ -178,7 +192,13 @@ def test_series_buckets_are_whole_and_ranges_must_be_ordered(stats_client: APICl
         {"interval": "hour", "from": "2026-11-25T09:33:00Z", "to": "2026-11-25T11:00:00Z"},
     ).json()
     assert hourly["from"] == "2026-11-25T09:00:00Z"
-    assert hourly["buckets"][0] == {"start": "2026-11-25T09:00:00Z", "impressions": 5}
+    assert hourly["buckets"][0] == {
+        "start": "2026-11-25T09:00:00Z",
+        "end": "2026-11-25T10:00:00Z",
+        "impressions": 5,
+        "partial": False,
+        "final": False,  # no consumer has reported completeness
+    }
     future = stats_client.get("/api/stats/ads/ad-1/series/", {"from": "2999-01-01"})
     assert future.status_code == 400
 

@@ -136,6 +136,7 @@ class Command(BaseCommand):
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
             membership=membership,
+            mark_interval=settings.STATS_PROGRESS_INTERVAL_SECONDS,
         )
         try:
             consumer = build_consumer(

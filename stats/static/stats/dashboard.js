@@ -12,16 +12,28 @@
     var canvas = document.getElementById("impressions-chart");
     if (!data || !canvas || typeof Chart === "undefined") { return; }
     var series = JSON.parse(data.textContent);
+    // A line segment leading to a bucket that is not final, or partial, is drawn dashed and
+    // lighter: its count may still grow (see the completeness note above the chart).
+    function settled(index) { return series.final[index] && !series.partial[index]; }
+    function unsettled(ctx, value) { return settled(ctx.p1DataIndex) ? undefined : value; }
     var datasets = [
       { label: "Impressions", data: series.current, borderColor: "#205493",
-        backgroundColor: "rgba(32, 84, 147, 0.15)", fill: true, tension: 0.2, pointRadius: 0,
-        borderWidth: 2 },
+        backgroundColor: "rgba(32, 84, 147, 0.15)", fill: true, tension: 0.2, borderWidth: 2,
+        pointRadius: series.current.map(function (_, i) { return settled(i) ? 0 : 2.5; }),
+        pointBackgroundColor: "rgba(32, 84, 147, 0.45)", pointBorderColor: "rgba(32, 84, 147, 0.45)",
+        segment: {
+          borderDash: function (ctx) { return unsettled(ctx, [6, 4]); },
+          borderColor: function (ctx) { return unsettled(ctx, "rgba(32, 84, 147, 0.45)"); },
+          backgroundColor: function (ctx) { return unsettled(ctx, "rgba(32, 84, 147, 0.06)"); }
+        } },
       { label: "Previous period", data: series.previous, borderColor: "#9aa5b1",
         borderDash: [5, 4], fill: false, tension: 0.2, pointRadius: 0, borderWidth: 1.5 }
     ];
     if (chart) {
       chart.data.labels = series.labels;
       chart.data.datasets[0].data = series.current;
+      chart.data.datasets[0].pointRadius = datasets[0].pointRadius;
+      chart.data.datasets[0].segment = datasets[0].segment;
       chart.data.datasets[1].data = series.previous;
       chart.update("none");
     } else {
@@ -33,11 +45,20 @@
           interaction: { mode: "index", intersect: false },
           scales: { y: { beginAtZero: true, ticks: { precision: 0 } },
                     x: { ticks: { maxTicksLimit: 12, autoSkip: true } } },
-          plugins: { legend: { position: "bottom" } }
+          plugins: { legend: { position: "bottom" },
+                     tooltip: { callbacks: { afterLabel: function (item) {
+                       if (item.datasetIndex !== 0) { return ""; }
+                       var notes = [];
+                       if (series.partial[item.dataIndex]) { notes.push("partial: to " + series.ends[item.dataIndex]); }
+                       if (!series.final[item.dataIndex]) { notes.push("not final yet"); }
+                       return notes.join("; ");
+                     } } } }
         }
       });
     }
     canvas.setAttribute("data-points", String(series.current.length));
+    canvas.setAttribute("data-final", String(series.final.filter(Boolean).length));
+    canvas.setAttribute("data-partial", String(series.partial.filter(Boolean).length));
     canvas.setAttribute("data-total", String(series.current.reduce(function (a, b) { return a + b; }, 0)));
   }
 
