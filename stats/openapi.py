@@ -157,6 +157,10 @@ PIPELINE = _inline(
                     help_text="offset the consumer group has recorded up to (the ledger)"
                 ),
                 "lag": serializers.IntegerField(allow_null=True),
+                "expired_unrecorded": serializers.IntegerField(
+                    help_text="records that left the topic (retention) before the consumer"
+                    " recorded them: a loss, also logged as an error by the consumer"
+                ),
             },
             many=True,
         ),

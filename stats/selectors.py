@@ -162,6 +162,15 @@ def stored_offsets(*, consumer_group: str, topic: str) -> dict[int, int]:
     return dict(rows.values_list("partition", "next_offset"))
 
 
+def ledger_rows(*, consumer_group: str, topic: str) -> list[tuple[int, int, str | None, int]]:
+    """The ledger with what it knows of each partition's log: (partition, next offset, topic
+    identity, records expired unrecorded)."""
+    rows = PartitionOffset.objects.filter(consumer_group=consumer_group, topic=topic)
+    return list(
+        rows.values_list("partition", "next_offset", "topic_identity", "expired_unrecorded")
+    )
+
+
 @dataclass
 class PipelineState:
     """Per-partition progress of one consumer group on one topic, and the group's members."""
@@ -182,7 +191,8 @@ class PipelineState:
 
 
 def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
-    """End offset (from the broker), processed offset (from the ledger) and lag per partition;
+    """End offset (from the broker), processed offset (from the ledger), lag and the records
+    that expired before they were recorded (from the ledger: a loss to look into) per partition;
     the group's members and the dead-letter topic's record count (from the broker); the time
     the last batch was recorded (from the ledger). One SQL statement.
 
@@ -190,12 +200,13 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
     """
     ledger = list(
         PartitionOffset.objects.filter(consumer_group=consumer_group, topic=topic).values_list(
-            "partition", "next_offset", "updated_at"
+            "partition", "next_offset", "updated_at", "expired_unrecorded"
         )
     )
-    processed = {partition: offset for partition, offset, _ in ledger}
+    processed = {partition: offset for partition, offset, *_ in ledger}
+    expired = {partition: n for partition, *_, n in ledger}
     state = PipelineState(consumer_group, topic, broker_available=True)
-    state.last_recorded_at = max((updated for *_, updated in ledger), default=None)
+    state.last_recorded_at = max((updated for _, _, updated, _ in ledger), default=None)
     try:
         ends = kafka_admin.end_offsets(topic)
         state.members = kafka_admin.group_members(consumer_group, topic)
@@ -210,6 +221,12 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
         done = processed.get(partition, 0)
         lag = None if end is None else max(end - done, 0)
         state.partitions.append(
-            {"partition": partition, "end_offset": end, "processed_offset": done, "lag": lag}
+            {
+                "partition": partition,
+                "end_offset": end,
+                "processed_offset": done,
+                "lag": lag,
+                "expired_unrecorded": expired.get(partition, 0),
+            }
         )
     return state

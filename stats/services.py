@@ -21,12 +21,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OffsetUpdate:
-    """The next offset to read for one partition, stored in the same transaction as its rows."""
+    """The next offset to read for one partition, stored in the same transaction as its rows.
+
+    `topic_identity` is adopted by a ledger row that has none (and never replaces one);
+    `expired_unrecorded` is added to the row's count when this update moves it forward.
+    """
 
     consumer_group: str
     topic: str
     partition: int
     next_offset: int
+    topic_identity: str | None = None
+    expired_unrecorded: int = 0
 
 
 def record_impressions(
@@ -52,15 +58,24 @@ def record_impressions(
 def _advance_offsets(offsets: Sequence[OffsetUpdate]) -> None:
     now = sql.db_datetime(timezone.now())
     name = sql.table(PartitionOffset)
-    nxt = sql.columns("next_offset")
+    nxt, ident, expired, updated = (
+        sql.columns(c) for c in ("next_offset", "topic_identity", "expired_unrecorded", "updated_at")
+    )
+    key = sql.columns("consumer_group", "topic", "partition")
+    forward = f"excluded.{nxt} > {name}.{nxt}"
     sql.insert_values(
-        f"INSERT INTO {name} "
-        f"({sql.columns('consumer_group', 'topic', 'partition', 'next_offset', 'updated_at')})",
-        [(o.consumer_group, o.topic, o.partition, o.next_offset, now) for o in offsets],
-        tail=f"ON CONFLICT ({sql.columns('consumer_group', 'topic', 'partition')}) DO UPDATE SET "
-        f"{nxt} = CASE WHEN excluded.{nxt} > {name}.{nxt} "
-        f"THEN excluded.{nxt} ELSE {name}.{nxt} END, "
-        f"{sql.columns('updated_at')} = excluded.{sql.columns('updated_at')}",
+        f"INSERT INTO {name} ({key}, {nxt}, {ident}, {expired}, {updated})",
+        [
+            (o.consumer_group, o.topic, o.partition, o.next_offset, o.topic_identity,
+             o.expired_unrecorded, now)
+            for o in offsets
+        ],  # fmt: skip
+        # expired_unrecorded reads the row's old next_offset: SET sees the values before it.
+        tail=f"ON CONFLICT ({key}) DO UPDATE SET "
+        f"{expired} = {name}.{expired} + CASE WHEN {forward} THEN excluded.{expired} ELSE 0 END, "
+        f"{nxt} = CASE WHEN {forward} THEN excluded.{nxt} ELSE {name}.{nxt} END, "
+        f"{ident} = COALESCE({name}.{ident}, excluded.{ident}), "
+        f"{updated} = excluded.{updated}",
     )
 
 

@@ -86,6 +86,14 @@ class KafkaConsumerClient:
             return None
         return high
 
+    def identities(self, partitions: Sequence[Partition]) -> dict[Partition, str | None]:
+        """Kafka's topic id (KIP-516; metadata v10+, Kafka 2.8+), from the metadata this
+        consumer fetches with. kafka-python 3.0 keeps it on its cluster metadata, which
+        KafkaConsumer does not expose publicly; None when the broker sent none."""
+        cluster = self._consumer._cluster
+        ids = {topic: cluster.topic_id(topic) for topic in {p.topic for p in partitions}}
+        return {p: str(ids[p.topic]) if ids[p.topic] and ids[p.topic].int else None for p in partitions}
+
     def close(self) -> None:
         self._consumer.close(autocommit=False)  # leaves the group at once
 

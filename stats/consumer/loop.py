@@ -21,9 +21,10 @@ from django.db import Error as DatabaseFailure
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
-from stats.consumer.positions import Positions, resume_offset
+from stats.consumer.positions import Positions
 from stats.consumer.progress import ConsumerTotals, ProgressLog
 from stats.consumer.records import Batch, BrokerFailure
+from stats.consumer.resuming import Resumer
 from stats.consumer.writing import WriteStep
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,22 @@ class ImpressionConsumer:
         self.config = config
         self.totals = ConsumerTotals()
         self.positions = Positions()
-        self._client, self._ledger, self._sink, self._clock = client, ledger, dead_letters, clock
+        self._client, self._sink, self._clock = client, dead_letters, clock
         self._dead_letter = DeadLetterStep(dead_letters, self.positions)
-        self._write = WriteStep(recorder, group=config.group, dead_letter=self._dead_letter)
+        self._write = WriteStep(
+            recorder,
+            group=config.group,
+            dead_letter=self._dead_letter,
+            identities=self.positions.identity,
+        )
+        self._resume = Resumer(
+            client=client,
+            ledger=ledger,
+            recorder=recorder,
+            positions=self.positions,
+            totals=self.totals,
+            group=config.group,
+        )
         self._stopping = threading.Event()
         self._last_activity = clock()
         self._progress = ProgressLog(self.totals, interval=config.progress_interval, now=clock())
@@ -78,7 +92,8 @@ class ImpressionConsumer:
     def run(self) -> int:
         """Consume until stopped. Returns 0, or 1 when never assigned a partition.
 
-        Raises positions.LedgerAheadOfTopic when the ledger lies beyond what the topic holds.
+        Raises positions.LedgerDoesNotMatchTopic when the ledger describes another log than
+        the topic's (it lies beyond the topic's end, or the topic was recreated).
         """
         logger.info("consuming %s as group %s", self.config.topic, self.config.group)
         try:
@@ -114,25 +129,11 @@ class ImpressionConsumer:
 
     def _seek_to_ledger(self) -> bool:
         """Seek newly assigned partitions to the offsets stored with the statistics."""
-        partitions = sorted(self.positions.unseeked)
         try:
-            stored = self._ledger()
-            first = self._client.beginning_offsets(partitions)
-            end = self._client.end_offsets(partitions)
+            self._resume.seek_new_partitions()
         except RETRYABLE as exc:  # their records are dropped until the seek succeeds
             self._pause(exc, "reading offsets for new partitions")
             return False
-        resume = {
-            p: resume_offset(partition=p, stored=stored.get(p.index), first=first[p], end=end[p])
-            for p in partitions
-        }
-        for partition, offset in resume.items():
-            self._client.seek(partition, offset)
-        self.positions.seeked(resume)
-        logger.info(
-            "assigned partitions %s; resuming at %s",
-            [p.index for p in partitions], {p.index: o for p, o in resume.items()},
-        )  # fmt: skip
         return True
 
     def _process(self, batch: Batch) -> None:
@@ -141,15 +142,19 @@ class ImpressionConsumer:
         if self.totals.first_batch_at is None:
             self.totals.first_batch_at = started
         try:
+            expired = self._resume.expired_before(batch)
             decoded = decode_records(batch.records())
             self._dead_letter(decoded.dead)
-            written = self._write(decoded.good, batch.next_offsets())
+            written = self._write(
+                decoded.good, batch.next_offsets(), {p: len(r) for p, r in expired.items()}
+            )
         except RETRYABLE as exc:
             for partition, offset in self.positions.rewind(batch).items():
                 self._client.seek(partition, offset)
             self._pause(exc, "recording a batch")
             return
         self.positions.committed(batch)
+        self._resume.report_expired(expired)
         self._last_activity = now = self._clock()
         self.totals.add(
             consumed=len(batch),

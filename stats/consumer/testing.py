@@ -1,15 +1,28 @@
 """An in-memory broker for the core's tests: enough of Kafka to drive `ImpressionConsumer` in
 milliseconds (partitions as lists, one group with eager round-robin rebalances, seeks,
-out-of-range resets, commits that fail during a rebalance), plus a dead-letter sink and a clock.
+out-of-range resets, retention, recreated topics, commits that fail during a rebalance), plus a
+dead-letter sink, a store (the database's contract: all or nothing) and a clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from django.db import OperationalError
+
+from impressions.contract import AdImpressionEvent
 from stats.consumer.ports import Polled
-from stats.consumer.records import BrokerFailure, DeadLetter, Partition, Record
+from stats.consumer.records import (
+    CREATE_TIME,
+    BrokerFailure,
+    DeadLetter,
+    LedgerEntry,
+    Partition,
+    Record,
+)
+from stats.services import OffsetUpdate
 
 
 class FakeClock:
@@ -29,6 +42,7 @@ class FakeClock:
 class PartitionLog:
     start: int = 0  # first retained offset
     records: list[Record] = field(default_factory=list)
+    identity: str = field(default_factory=lambda: str(uuid.uuid4()))  # new when recreated
 
     @property
     def end(self) -> int:
@@ -48,12 +62,27 @@ class InMemoryBroker:
         self.members: list[InMemoryConsumer] = []
         self.offsets_unavailable = False  # offset lookups fail, as while the broker is away
 
-    def produce(self, index: int, value: bytes | None, key: bytes | None = b"k") -> Record:
+    def produce(
+        self,
+        index: int,
+        value: bytes | None,
+        key: bytes | None = b"k",
+        *,
+        timestamp: int | None = None,
+        timestamp_type: int = CREATE_TIME,
+    ) -> Record:
+        """Append a record (without a timestamp unless given, like a v0 message)."""
         partition = Partition(self.topic, index)
         log = self.logs[partition]
-        record = Record(self.topic, index, log.end, key, value)  # no timestamp: judged by now
+        record = Record(self.topic, index, log.end, key, value, timestamp, timestamp_type)
         log.records.append(record)
         return record
+
+    def expire(self, index: int, *, before: int) -> None:
+        """Records below offset `before` leave the log, as retention deletes them."""
+        log = self.logs[Partition(self.topic, index)]
+        log.records = [r for r in log.records if r.offset >= before]
+        log.start = max(log.start, before)
 
     def recreate(self, index: int) -> None:
         """The partition's log starts again at offset 0, as after a topic was recreated."""
@@ -140,6 +169,9 @@ class InMemoryConsumer:
     def highwater(self, partition: Partition) -> int | None:
         return self.broker.logs[partition].end if partition in self.owned else None
 
+    def identities(self, partitions: Sequence[Partition]) -> dict[Partition, str | None]:
+        return {p: self.broker.logs[p].identity for p in partitions}
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -166,3 +198,56 @@ class InMemoryDeadLetters:
 
     def close(self) -> None:
         self.closed = True
+
+
+class InMemoryStore:
+    """`ports.Recorder` and `ports.LedgerReader` in memory, with record_impressions' contract:
+    all or nothing, each event id once, a ledger that never moves back, an identity adopted
+    once, expired records counted when the ledger moves past them. `failures` makes the next
+    calls fail before anything is written; `while_recording` runs once, mid-transaction."""
+
+    def __init__(self) -> None:
+        self.events: dict[uuid.UUID, AdImpressionEvent] = {}
+        self.ledger: dict[int, int] = {}
+        self.identities: dict[int, str] = {}
+        self.expired: dict[int, int] = {}
+        self.duplicates = 0  # events offered again after they were stored
+        self.failures = 0
+        self.ledger_failures = 0
+        self.while_recording: Callable[[], None] | None = None
+        self.fail_while_writing: str | None = None  # "events" or "ledger": the next call fails
+
+    def record(
+        self, *, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()
+    ) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        if self.while_recording is not None:
+            hook, self.while_recording = self.while_recording, None
+            hook()
+        if self.fail_while_writing is not None:  # one transaction: nothing was written yet
+            what, self.fail_while_writing = self.fail_while_writing, None
+            raise OperationalError(f"the server went away while writing the {what}")
+        new = {e.event_id: e for e in reversed(events) if e.event_id not in self.events}
+        self.duplicates += len({e.event_id for e in events}) - len(new)
+        self.events.update(new)
+        for o in offsets:
+            if o.next_offset > self.ledger.get(o.partition, -1) and o.expired_unrecorded:
+                self.expired[o.partition] = self.expired.get(o.partition, 0) + o.expired_unrecorded
+            self.ledger[o.partition] = max(self.ledger.get(o.partition, 0), o.next_offset)
+            if o.topic_identity is not None:
+                self.identities.setdefault(o.partition, o.topic_identity)
+        return len(new)
+
+    def offsets_alone_accepted(self, offsets: Sequence[OffsetUpdate]) -> bool:
+        return True  # this store refuses nothing
+
+    def read_ledger(self) -> dict[int, LedgerEntry]:
+        if self.ledger_failures:
+            self.ledger_failures -= 1
+            raise OperationalError("could not connect to server")
+        return {
+            p: LedgerEntry(o, self.identities.get(p), self.expired.get(p, 0))
+            for p, o in self.ledger.items()
+        }

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from stats.consumer import (
     BrokerFailure,
     ConsumerConfig,
-    LedgerAheadOfTopic,
+    LedgerDoesNotMatchTopic,
     build_consumer,
     stop_on_signals,
 )
@@ -73,7 +73,7 @@ class Command(BaseCommand):
         with stop_on_signals(consumer):
             try:
                 code = consumer.run()
-            except LedgerAheadOfTopic as exc:
+            except LedgerDoesNotMatchTopic as exc:
                 raise CommandError(str(exc), returncode=2) from exc
         if code:
             raise CommandError("the consumer stopped without partitions", returncode=code)
