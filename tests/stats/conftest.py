@@ -15,12 +15,9 @@ def broker() -> InMemoryBroker:
     return InMemoryBroker("t", partitions=3)
 
 
-@pytest.fixture(params=["memory", "database"])
+@pytest.fixture(params=["memory", pytest.param("database", marks=pytest.mark.django_db)])
 def store(request: pytest.FixtureRequest) -> Store:
-    if request.param == "memory":
-        return InMemoryStore()
-    request.getfixturevalue("db")
-    return DatabaseStore()
+    return InMemoryStore() if request.param == "memory" else DatabaseStore()
 
 
 @pytest.fixture

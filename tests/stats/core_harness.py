@@ -28,8 +28,10 @@ TABLES = {"events": Impression._meta.db_table, "ledger": PartitionOffset._meta.d
 
 
 class DatabaseStore:
-    """The REAL recorder (build.DatabaseRecorder: record_impressions and its probe) on the test
-    database, with InMemoryStore's switches and read-back, so one test checks both.
+    """The REAL recorder (record_impressions, and build.DatabaseRecorder's probe) on the test
+    database, with InMemoryStore's switches and read-back, so one test checks both. (Not
+    DatabaseRecorder.record: it closes the connection after a failure, which a test's own
+    transaction does not survive.)
 
     `fail_while_writing` makes the database fail at the first INSERT into that table (the
     events or the ledger) of the next call: in the middle of the transaction, whichever order
@@ -56,7 +58,7 @@ class DatabaseStore:
             hook()
         what, self.fail_while_writing = self.fail_while_writing, None
         with _failing_inserts_into(TABLES[what] if what else None):
-            new = self._recorder.record(events=events, offsets=offsets)
+            new = record_impressions(events=events, offsets=offsets)
         self.duplicates += len({e.event_id for e in events}) - new
         return new
 
@@ -105,8 +107,10 @@ def _failing_inserts_into(table: str | None) -> Iterator[None]:
         yield
         return
 
+    target = f"INSERT INTO {connection.ops.quote_name(table)}"
+
     def fail(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        if sql.lstrip().upper().startswith("INSERT") and table in sql:
+        if target in sql:
             raise OperationalError(f"server closed the connection while writing {table}")
         return execute(sql, *args)
 

@@ -75,6 +75,26 @@ def test_a_database_failure_rewinds_and_the_retry_records_the_batch_once(
     assert store.ledger == {0: 20, 1: 20, 2: 20}
 
 
+@pytest.mark.parametrize("failing", ["events", "ledger"])
+def test_a_crash_in_the_middle_of_the_transaction_keeps_nothing_of_the_batch(
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters, failing: str
+) -> None:
+    """The central invariant: the events and the ledger are written in ONE transaction.
+    Recording them in two (in either order) fails here, on the real recorder."""
+    events = produce(broker, 10)
+    crashed = member(broker, store, sink)
+    store.fail_while_writing = failing  # the database goes away while writing these...
+    while store.fail_while_writing is not None:
+        assert crashed.step() is None
+    broker.leave(broker.members[0])  # ...and the process dies before it retries (kill -9)
+    assert store.events == {} and store.ledger == {}  # nothing of the batch was kept
+
+    assert run_until_exit(member(broker, store, sink)) == [0]  # a replacement, from the ledger
+    assert set(store.events) == {e.event_id for e in events}
+    assert store.duplicates == 0
+    assert store.ledger == {0: 10, 1: 10, 2: 10}
+
+
 def test_dead_letters_are_sent_before_the_transaction_and_once_across_retries(
     broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
