@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from impressions.contract import AdImpressionEvent, encode_event
+from stats.consumer import LedgerOfAnotherTopic
 from stats.consumer.records import CREATE_TIME, LOG_APPEND_TIME
 from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters
 from tests.stats.core_harness import POISON, T0, Store, member, produce, run_until_exit
@@ -27,10 +28,27 @@ def test_a_topic_recreated_before_a_restart_is_refused_not_skipped(
     for event in fresh:  # ...and producers wrote more records than the ledger's offset 10
         broker.produce(0, encode_event(event))
 
-    with pytest.raises(Exception, match=r"t\[0\] is not the partition the ledger describes"):
+    with pytest.raises(LedgerOfAnotherTopic, match=r"t\[0\] is not the partition the ledger"):
         member(broker, store, sink).run()
     assert store.ledger[0] == 10
     assert not {e.event_id for e in fresh} & set(store.events)
+
+
+def test_a_ledger_without_an_identity_adopts_the_first_it_sees_and_then_holds_to_it(
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
+) -> None:
+    produce(broker, 4)
+    store.ledger = {0: 2, 1: 2, 2: 2}  # rows written before identities were stored
+    assert run_until_exit(member(broker, store, sink)) == [0]  # they keep working...
+    assert store.ledger == {0: 4, 1: 4, 2: 4}
+    assert store.identities == {p.index: log.identity for p, log in broker.logs.items()}
+
+    broker.recreate(1)  # ...and once adopted, a recreated partition is refused
+    for _ in range(9):
+        broker.produce(1, POISON)
+    with pytest.raises(LedgerOfAnotherTopic):
+        member(broker, store, sink).run()
+    assert store.ledger == {0: 4, 1: 4, 2: 4} and not sink.sent
 
 
 def test_records_that_expire_during_a_database_outage_are_reported(

@@ -14,13 +14,16 @@ import pytest
 from django.core.management import CommandError
 from django.utils import timezone
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from rest_framework.test import APIClient
 
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 from impressions.models import Impression
 from stats.kafka_admin import dead_letter_topic
 from stats.models import PartitionOffset
 from tests.conftest import read_topic
+from tests.stats.test_consumer_contract import recreate_topic
 from tests.stats.topic_data import (
+    T0,
     counted_per_ad,
     database_refuses,
     processed,
@@ -130,6 +133,7 @@ def test_offsets_expired_before_they_were_recorded_are_reported_and_skipped(
     run_consumer: Callable[..., None],
     kafka_servers: list[str],
     caplog: pytest.LogCaptureFixture,
+    stats_client: APIClient,
 ) -> None:
     def one_partition(n: int) -> list[AdImpressionEvent]:
         events = [
@@ -156,3 +160,35 @@ def test_offsets_expired_before_they_were_recorded_are_reported_and_skipped(
     assert "offsets 10..29 expired" in caplog.text
     assert counted_per_ad() == {"ad-0": 10 + 20}
     assert PartitionOffset.objects.get(partition=0).next_offset == 50
+    assert PartitionOffset.objects.get(partition=0).expired_unrecorded == 20
+    pipeline = stats_client.get("/api/stats/pipeline/").json()  # group and topic: settings
+    assert {p["partition"]: p["expired_unrecorded"] for p in pipeline["partitions"]}[0] == 20
+
+
+def test_a_topic_recreated_before_a_restart_is_refused_and_nothing_of_it_recorded(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+    kafka_servers: list[str],
+    tmp_path: Path,
+) -> None:
+    expected = produce_events(raw_producer, topic, 60)
+    assert consumer_process("--exit-when-idle", "2").wait(timeout=120) == 0
+    ledger = dict(PartitionOffset.objects.values_list("partition", "next_offset"))
+    identities = set(PartitionOffset.objects.values_list("topic_identity", flat=True))
+    assert len(identities) == 1 and None not in identities  # the topic id, with every row
+
+    recreate_topic(kafka_servers, topic, 3)  # deleted and recreated while no consumer ran...
+    producer = KafkaProducer(bootstrap_servers=kafka_servers)
+    for partition, stored in ledger.items():  # ...and more records than the old ledger's offset
+        for i in range(stored + 5):
+            value = encode_event(AdImpressionEvent(1, uuid.uuid4(), "ad-new", f"u{i}", T0))
+            producer.send(topic, key=b"ad-new", value=value, partition=partition)
+    producer.close()
+
+    log = tmp_path / "consumer.log"
+    assert consumer_process("--exit-when-idle", "2", log=log).wait(timeout=120) == 2
+    assert "is not the partition the ledger describes" in log.read_text()
+    assert "new --group" in log.read_text()  # what to do next
+    assert counted_per_ad() == dict(expected)  # nothing of the new topic
+    assert dict(PartitionOffset.objects.values_list("partition", "next_offset")) == ledger
