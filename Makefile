@@ -56,7 +56,8 @@ TEST_BROKER_ENV = KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TE
 # tests (kill -9, PostgreSQL restarts) stay PostgreSQL-only.
 SQLITE_TESTS ?= tests/impressions tests/stats/test_pipeline.py tests/stats/test_recording.py \
 	tests/stats/test_rollups.py tests/stats/test_read_side.py tests/stats/test_dashboard.py \
-	tests/stats/test_read_queries.py tests/stats/test_bucketing.py
+	tests/stats/test_read_queries.py tests/stats/test_bucketing.py \
+	tests/stats/test_consumer_core.py tests/stats/test_consumer_holes.py
 
 # The whole suite against the test broker and a real PostgreSQL (both installed/started if
 # missing); pytest-django creates and drops the database test_<PG_DB>.

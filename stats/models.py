@@ -161,7 +161,8 @@ class PartitionOffset(models.Model):
     partition = models.PositiveIntegerField()
     next_offset = models.BigIntegerField()
     updated_at = models.DateTimeField()
-    topic_identity = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "": not known yet (a row written before identities were stored).
+    topic_identity = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     expired_unrecorded = models.PositiveBigIntegerField(default=0)
 
     class Meta:

@@ -58,16 +58,22 @@ def record_impressions(
 def _advance_offsets(offsets: Sequence[OffsetUpdate]) -> None:
     now = sql.db_datetime(timezone.now())
     name = sql.table(PartitionOffset)
-    nxt, ident, expired, updated = (
-        sql.columns(c) for c in ("next_offset", "topic_identity", "expired_unrecorded", "updated_at")
-    )
+    names = ("next_offset", "topic_identity", "expired_unrecorded", "updated_at")
+    nxt, ident, expired, updated = (sql.columns(name) for name in names)
     key = sql.columns("consumer_group", "topic", "partition")
     forward = f"excluded.{nxt} > {name}.{nxt}"
     sql.insert_values(
         f"INSERT INTO {name} ({key}, {nxt}, {ident}, {expired}, {updated})",
         [
-            (o.consumer_group, o.topic, o.partition, o.next_offset, o.topic_identity,
-             o.expired_unrecorded, now)
+            (
+                o.consumer_group,
+                o.topic,
+                o.partition,
+                o.next_offset,
+                o.topic_identity,
+                o.expired_unrecorded,
+                now,
+            )
             for o in offsets
         ],  # fmt: skip
         # expired_unrecorded reads the row's old next_offset: SET sees the values before it.

@@ -27,7 +27,6 @@ def build_consumer(
     Joins the group at once. Raises records.BrokerFailure when the broker cannot be reached.
     """
 
-
     def ledger() -> Mapping[int, LedgerEntry]:
         return _replacing_a_broken_connection(
             lambda: database_ledger(consumer_group=config.group, topic=config.topic)

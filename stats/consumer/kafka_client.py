@@ -92,7 +92,9 @@ class KafkaConsumerClient:
         KafkaConsumer does not expose publicly; None when the broker sent none."""
         cluster = self._consumer._cluster
         ids = {topic: cluster.topic_id(topic) for topic in {p.topic for p in partitions}}
-        return {p: str(ids[p.topic]) if ids[p.topic] and ids[p.topic].int else None for p in partitions}
+        return {
+            p: str(ids[p.topic]) if ids[p.topic] and ids[p.topic].int else None for p in partitions
+        }
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)  # leaves the group at once

@@ -20,6 +20,7 @@ from django.db import Error as DatabaseFailure
 
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
+from stats.consumer.idleness import idle_verdict
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
 from stats.consumer.positions import Positions
 from stats.consumer.progress import ConsumerTotals, ProgressLog
@@ -170,30 +171,15 @@ class ImpressionConsumer:
 
     def _idle_exit_code(self) -> int | None:
         """0 once idle for `exit_when_idle` and caught up; 1 if never given a partition."""
-        idle_for, cfg = self._clock() - self._last_activity, self.config
-        if cfg.exit_when_idle is None or idle_for < cfg.exit_when_idle:
-            return None
-        if self._client.assignment():
-            behind = self._records_behind()
-            if behind == 0:
-                logger.info("idle for %.1fs and caught up; exiting", idle_for)
-                return 0
-            logger.info("idle, but not caught up (%s records behind); waiting", behind)
+        verdict = idle_verdict(
+            idle_for=self._clock() - self._last_activity,
+            limits=self.config,
+            client=self._client,
+            positions=self.positions,
+        )
+        if verdict.behind:
             self._last_activity = self._clock()
-        elif idle_for >= cfg.exit_when_idle + cfg.max_wait_for_assignment:
-            logger.error("no partitions were assigned; is another member holding them?")
-            return 1
-        return None
-
-    def _records_behind(self) -> int | None:
-        """Records between the ledger and the end of every owned partition; None if unknown."""
-        owned = self._client.assignment()
-        if not owned or not owned <= set(self.positions.next):
-            return None  # a partition is still waiting for its seek
-        try:
-            return self.positions.behind(self._client.end_offsets(sorted(owned)))
-        except BrokerFailure:
-            return None  # the broker is away: we cannot know we drained it
+        return verdict.exit_code
 
     def _lag(self) -> int:
         """Lag as last seen while fetching (no request to the broker)."""

@@ -89,7 +89,9 @@ class Resumer:
         if not gaps:
             return {}
         first = self._client.beginning_offsets(sorted(gaps))
-        lost = {p: range(nxt, min(first[p], batch.by_partition[p][0].offset)) for p, nxt in gaps.items()}
+        lost = {
+            p: range(nxt, min(first[p], batch.by_partition[p][0].offset)) for p, nxt in gaps.items()
+        }
         return {p: offsets for p, offsets in lost.items() if offsets}
 
     def report_expired(self, expired: Mapping[Partition, range]) -> None:

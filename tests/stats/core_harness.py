@@ -77,7 +77,10 @@ class DatabaseStore:
 
     @property
     def ledger(self) -> dict[int, int]:
-        return {p: e.next_offset for p, e in database_ledger(consumer_group=GROUP, topic=self.topic).items()}
+        return {
+            p: e.next_offset
+            for p, e in database_ledger(consumer_group=GROUP, topic=self.topic).items()
+        }
 
     @ledger.setter
     def ledger(self, offsets: dict[int, int]) -> None:

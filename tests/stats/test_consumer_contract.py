@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 from stats.consumer.dead_letters import KafkaDeadLetterSink
 from stats.consumer.kafka_client import KafkaConsumerClient
@@ -67,7 +68,7 @@ class MemoryBackend:
 
 
 class KafkaBackend:
-    patience = 30.0
+    patience = 60.0  # a rebalance on a loaded 2-core machine
 
     def __init__(self, servers: list[str]) -> None:
         self.servers = servers
@@ -88,7 +89,9 @@ class KafkaBackend:
         return client
 
     def recreate(self) -> None:
+        self._producer.close()  # else its metadata refresh could auto-create the old topic
         recreate_topic(self.servers, self.topic, PARTITIONS)
+        self._producer = KafkaProducer(bootstrap_servers=self.servers)
 
     def sink(self) -> DeadLetterSink:
         sink = KafkaDeadLetterSink(bootstrap_servers=self.servers, topic=self.topic)
@@ -98,7 +101,11 @@ class KafkaBackend:
     def dead_letters(self, expect: int) -> list[tuple[bytes | None, str, str]]:
         records = read_topic(self.servers, dead_letter_topic(self.topic), expect=expect)
         return [
-            (r.value, dict(r.headers)["dlq.reason"].decode(), dict(r.headers)["dlq.source"].decode())
+            (
+                r.value,
+                dict(r.headers)["dlq.reason"].decode(),
+                dict(r.headers)["dlq.source"].decode(),
+            )
             for r in records
         ]
 
@@ -112,19 +119,23 @@ class KafkaBackend:
 
 
 def recreate_topic(servers: list[str], topic: str, partitions: int) -> None:
-    """Delete `topic` and create it again under the same name (a new topic id)."""
+    """Delete `topic` and create it again under the same name (a new topic id).
+
+    Close every client of this process that wrote to or read the topic first: the local broker
+    auto-creates topics, and a client refreshing its metadata would bring the old name back.
+    """
     admin = KafkaAdminClient(bootstrap_servers=servers)
     try:
         admin.delete_topics([topic])
-        deadline = time.monotonic() + 30
-        while True:
+        deadline = time.monotonic() + 60
+        while True:  # (the admin client's topic list may be cached: ask for the creation)
             try:
                 admin.create_topics([NewTopic(topic, partitions, 1)])
-                break
-            except Exception:  # noqa: BLE001 - the deletion is still under way
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+                return
+            except TopicAlreadyExistsError:
+                pass  # the deletion is still under way
+            assert time.monotonic() < deadline, f"{topic} was not deleted within 60 s"
+            time.sleep(0.2)
     finally:
         admin.close()
 
@@ -273,4 +284,3 @@ def test_the_dead_letter_sink_keeps_each_record_with_its_reason_and_source(
         (None, "record has no value", f"{backend.topic}/2/0"),
     ]
     sink.close()
-

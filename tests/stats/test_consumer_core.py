@@ -29,6 +29,7 @@ from tests.stats.core_harness import (
 )
 from tests.stats.topic_data import database_refuses
 
+
 def test_every_event_is_recorded_once_and_the_ledger_reaches_the_end(
     broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:

@@ -178,6 +178,7 @@ def test_a_topic_recreated_before_a_restart_is_refused_and_nothing_of_it_recorde
     identities = set(PartitionOffset.objects.values_list("topic_identity", flat=True))
     assert len(identities) == 1 and None not in identities  # the topic id, with every row
 
+    raw_producer.close()  # its metadata refresh could auto-create the deleted topic
     recreate_topic(kafka_servers, topic, 3)  # deleted and recreated while no consumer ran...
     producer = KafkaProducer(bootstrap_servers=kafka_servers)
     for partition, stored in ledger.items():  # ...and more records than the old ledger's offset
