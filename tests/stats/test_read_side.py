@@ -124,7 +124,13 @@ def test_pipeline_without_a_broker_still_shows_the_ledger(
     assert body["broker_available"] is False
     assert "kafka-local start" in body["error"]
     assert body["partitions"] == [
-        {"partition": 0, "end_offset": None, "processed_offset": 7, "lag": None}
+        {
+            "partition": 0,
+            "end_offset": None,
+            "processed_offset": 7,
+            "lag": None,
+            "expired_unrecorded": 0,
+        }
     ]
 
 
