@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import pytest
@@ -157,19 +158,33 @@ def poll_until(
     seen: dict[Partition, list[Record]] | None = None,
     notes: list[tuple[int, frozenset[Partition], frozenset[Partition]]] | None = None,
 ) -> None:
-    """Poll every member in turn until `done()`, collecting records and rebalance notes."""
+    """Poll every member until `done()`, collecting records and rebalance notes. Members poll
+    at the same time, each in its own thread, as separate processes would: a member waiting in
+    a rebalance must not hold the others back."""
     deadline = time.monotonic() + backend.patience
-    while True:
-        for i, member in enumerate(members):
-            polled = member.poll(100)
-            if notes is not None and (polled.assigned or polled.revoked):
-                notes.append((i, polled.assigned, polled.revoked))
-            for partition, records in polled.records.items():
-                if seen is not None:
-                    seen.setdefault(partition, []).extend(records)
-        if done():
-            return
-        assert time.monotonic() < deadline, "the broker did not get there in time"
+    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+        while True:
+            _poll_round(pool, members, seen, notes)
+            if done():
+                return
+            assert time.monotonic() < deadline, (
+                f"the broker did not get there in {backend.patience}s: assignments"
+                f" {[sorted(p.index for p in m.assignment()) for m in members]}"
+            )
+
+
+def _poll_round(
+    pool: ThreadPoolExecutor,
+    members: list[ConsumerClient],
+    seen: dict[Partition, list[Record]] | None,
+    notes: list[tuple[int, frozenset[Partition], frozenset[Partition]]] | None,
+) -> None:
+    for i, polled in enumerate(pool.map(lambda m: m.poll(100), members)):
+        if notes is not None and (polled.assigned or polled.revoked):
+            notes.append((i, polled.assigned, polled.revoked))
+        for partition, records in polled.records.items():
+            if seen is not None:
+                seen.setdefault(partition, []).extend(records)
 
 
 def all_partitions(backend: Backend) -> set[Partition]:
