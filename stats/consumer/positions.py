@@ -97,12 +97,15 @@ class Positions:
         self.unseeked |= assigned
 
     def seeked(
-        self, resume: Mapping[Partition, int], identity: Mapping[Partition, str | None] = {}
+        self,
+        resume: Mapping[Partition, int],
+        identity: Mapping[Partition, str | None] | None = None,
     ) -> None:
+        """The partitions resume at these offsets, in these logs (None: identity unknown)."""
         for partition, offset in resume.items():
             self.unseeked.discard(partition)
             self.next[partition] = offset
-            known = identity.get(partition)
+            known = (identity or {}).get(partition)
             if self.identity.get(partition, known) != known:
                 self._dead_lettered.pop(partition, None)  # another log: its offsets mean else
             self.identity[partition] = known
