@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from stats.consumer.dead_letters import KafkaDeadLetterSink
 from stats.consumer.kafka_client import KafkaConsumerClient
@@ -132,13 +132,25 @@ def recreate_topic(servers: list[str], topic: str, partitions: int) -> None:
         while True:  # (the admin client's topic list may be cached: ask for the creation)
             try:
                 admin.create_topics([NewTopic(topic, partitions, 1)])
-                return
+                break
             except TopicAlreadyExistsError:
                 pass  # the deletion is still under way
             assert time.monotonic() < deadline, f"{topic} was not deleted within 60 s"
             time.sleep(0.2)
+        while not _has_leaders(admin, topic, partitions):  # before a new member asks for it
+            assert time.monotonic() < deadline, f"{topic} has no leaders within 60 s"
+            time.sleep(0.2)
     finally:
         admin.close()
+
+
+def _has_leaders(admin: KafkaAdminClient, topic: str, partitions: int) -> bool:
+    try:
+        [described] = admin.describe_topics([topic])
+    except KafkaError:
+        return False
+    leaders = [p["leader_id"] for p in described.get("partitions", []) if p["error_code"] == 0]
+    return described.get("error_code") == 0 and len(leaders) == partitions and min(leaders) >= 0
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.integration)])
