@@ -120,37 +120,41 @@ class KafkaBackend:
 
 
 def recreate_topic(servers: list[str], topic: str, partitions: int) -> None:
-    """Delete `topic` and create it again under the same name (a new topic id).
+    """Delete `topic` and have it again under the same name, with a new topic id and leaders.
 
-    Close every client of this process that wrote to or read the topic first: the local broker
-    auto-creates topics, and a client refreshing its metadata would bring the old name back.
+    The local broker auto-creates topics, so a client still asking for the name may create it
+    first (seen under load); a topic with a new id is what the callers need either way. Close
+    this process's clients of the topic first, so that its partition count is ours.
     """
     admin = KafkaAdminClient(bootstrap_servers=servers)
     try:
+        old = _described(admin, topic)["topic_id"]
         admin.delete_topics([topic])
         deadline = time.monotonic() + 60
-        while True:  # (the admin client's topic list may be cached: ask for the creation)
+        while True:
             try:
                 admin.create_topics([NewTopic(topic, partitions, 1)])
-                break
             except TopicAlreadyExistsError:
-                pass  # the deletion is still under way
-            assert time.monotonic() < deadline, f"{topic} was not deleted within 60 s"
-            time.sleep(0.2)
-        while not _has_leaders(admin, topic, partitions):  # before a new member asks for it
-            assert time.monotonic() < deadline, f"{topic} has no leaders within 60 s"
+                pass  # the deletion is still under way, or the broker auto-created it
+            described = _described(admin, topic)
+            leaders = [p["leader_id"] for p in described["partitions"] if p["error_code"] == 0]
+            if described["topic_id"] not in (None, old) and len(leaders) == partitions:
+                if min(leaders) >= 0:
+                    return
+            assert time.monotonic() < deadline, f"{topic} was not recreated within 60 s"
             time.sleep(0.2)
     finally:
         admin.close()
 
 
-def _has_leaders(admin: KafkaAdminClient, topic: str, partitions: int) -> bool:
+def _described(admin: KafkaAdminClient, topic: str) -> dict[str, Any]:
     try:
         [described] = admin.describe_topics([topic])
     except KafkaError:
-        return False
-    leaders = [p["leader_id"] for p in described.get("partitions", []) if p["error_code"] == 0]
-    return described.get("error_code") == 0 and len(leaders) == partitions and min(leaders) >= 0
+        return {"topic_id": None, "partitions": []}
+    if described.get("error_code") != 0:
+        return {"topic_id": None, "partitions": []}
+    return dict(described)
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.integration)])
