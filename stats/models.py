@@ -148,13 +148,22 @@ class KnownUser(models.Model):
 
 
 class PartitionOffset(models.Model):
-    """Next offset to read per consumer group and partition, stored with the rows it produced."""
+    """Next offset to read per consumer group and partition, stored with the rows it produced.
+
+    `topic_identity` names the log those offsets belong to (Kafka's topic id), so that a topic
+    deleted and recreated under the same name is refused instead of resumed at an offset of
+    the old one; a row without it adopts the first identity the consumer sees.
+    `expired_unrecorded` counts records that left the log (retention) before they were recorded.
+    """
 
     consumer_group = models.CharField(max_length=255)
     topic = models.CharField(max_length=255)
     partition = models.PositiveIntegerField()
     next_offset = models.BigIntegerField()
     updated_at = models.DateTimeField()
+    # NULL, not "": not known yet (a row written before identities were stored).
+    topic_identity = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    expired_unrecorded = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

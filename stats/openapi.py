@@ -196,6 +196,10 @@ PIPELINE = _inline(
                 "samples": serializers.IntegerField(
                     help_text="lag samples in the verdict's window (one every few seconds)"
                 ),
+                "expired_unrecorded": serializers.IntegerField(
+                    help_text="records that left the topic (retention) before the consumer"
+                    " recorded them: a loss, also logged as an error by the consumer"
+                ),
             },
             many=True,
         ),

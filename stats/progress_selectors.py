@@ -39,11 +39,21 @@ def completeness_get(
     return Completeness(*row) if row else Completeness()
 
 
+@dataclass(frozen=True)
+class LedgerRow:
+    """One partition's ledger row with its progress in time."""
+
+    next_offset: int
+    updated_at: datetime
+    read_through: datetime | None
+    expired_unrecorded: int  # records that left the topic before they were recorded
+
+
 def ledger_with_progress(
     *, consumer_group: str, topic: str
-) -> tuple[dict[int, tuple[int, datetime, datetime | None]], dict[int, list[LagSample]]]:
-    """partition -> (next offset, updated_at, read_through), and partition -> lag samples, in
-    one statement (the ledger joined with progress and the ring of samples)."""
+) -> tuple[dict[int, LedgerRow], dict[int, list[LagSample]]]:
+    """partition -> its ledger row with progress, and partition -> lag samples, in one
+    statement (the ledger joined with progress and the ring of samples)."""
     c = sql.columns
 
     def same_partition(alias: str) -> str:
@@ -52,6 +62,7 @@ def ledger_with_progress(
 
     rows = fetch_all(
         f"SELECT l.{c('partition')}, l.{c('next_offset')}, l.{c('updated_at')},"
+        f" l.{c('expired_unrecorded')},"
         f" p.{c('read_through')}, s.{c('taken_at')}, s.{c('next_offset')}, s.{c('end_offset')}"
         f" FROM {sql.table(PartitionOffset)} l"
         f" LEFT JOIN {sql.table(PartitionProgress)} p ON {same_partition('p')}"
@@ -59,13 +70,14 @@ def ledger_with_progress(
         f" WHERE l.{c('consumer_group')} = %s AND l.{c('topic')} = %s",
         [consumer_group, topic],
     )
-    ledger: dict[int, tuple[int, datetime, datetime | None]] = {}
+    ledger: dict[int, LedgerRow] = {}
     samples: dict[int, list[LagSample]] = {}
-    for partition, offset, updated, read_through, taken, at_offset, end in rows:
-        ledger[partition] = (
+    for partition, offset, updated, expired, read_through, taken, at_offset, end in rows:
+        ledger[partition] = LedgerRow(
             int(offset),
             as_utc(updated),
             None if read_through is None else as_utc(read_through),
+            int(expired),
         )
         if taken is not None:
             sample = LagSample(as_utc(taken), int(at_offset), max(int(end) - int(at_offset), 0))

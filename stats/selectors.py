@@ -169,6 +169,15 @@ def stored_offsets(*, consumer_group: str, topic: str) -> dict[int, int]:
     return dict(rows.values_list("partition", "next_offset"))
 
 
+def ledger_rows(*, consumer_group: str, topic: str) -> list[tuple[int, int, str | None, int]]:
+    """The ledger with what it knows of each partition's log: (partition, next offset, topic
+    identity, records expired unrecorded)."""
+    rows = PartitionOffset.objects.filter(consumer_group=consumer_group, topic=topic)
+    return list(
+        rows.values_list("partition", "next_offset", "topic_identity", "expired_unrecorded")
+    )
+
+
 @dataclass
 class PipelineState:
     """Per-partition progress of one consumer group on one topic, and the group's members."""
@@ -197,18 +206,19 @@ class PipelineState:
 
 
 def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
-    """End offset (from the broker), processed offset (from the ledger), lag, read-through time
-    and lag verdict (stats.lag_verdict) per partition; the group's members and the dead-letter
-    topic's record count (from the broker); the time the ledger last moved; completeness and
-    late events. Two SQL statements.
+    """End offset (from the broker), processed offset (from the ledger), lag, read-through time,
+    lag verdict (stats.lag_verdict) and the records that expired before they were recorded (a
+    loss to look into) per partition; the group's members and the dead-letter topic's record
+    count (from the broker); the time the ledger last moved; completeness and late events. Two
+    SQL statements.
 
     When the broker cannot be reached the ledger is still shown, with end offsets, lag and
     verdicts None.
     """
     ledger, samples = ledger_with_progress(consumer_group=consumer_group, topic=topic)
-    processed = {partition: offset for partition, (offset, _, _) in ledger.items()}
+    processed = {partition: row.next_offset for partition, row in ledger.items()}
     state = PipelineState(consumer_group, topic, broker_available=True)
-    state.last_recorded_at = max((updated for _, updated, _ in ledger.values()), default=None)
+    state.last_recorded_at = max((row.updated_at for row in ledger.values()), default=None)
     state.completeness = completeness_get(consumer_group=consumer_group, topic=topic)
     state.allowed_lateness_seconds = settings.STATS_ALLOWED_LATENESS_SECONDS
     try:
@@ -232,9 +242,12 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
                 "end_offset": end,
                 "processed_offset": done,
                 "lag": lag,
-                "read_through": ledger[partition][2] if partition in ledger else None,
+                "read_through": ledger[partition].read_through if partition in ledger else None,
                 "verdict": None if lag is None else partition_verdict(window, lag_now=lag, now=now),
                 "samples": len(window),
+                "expired_unrecorded": ledger[partition].expired_unrecorded
+                if partition in ledger
+                else 0,
             }
         )
     return state

@@ -22,12 +22,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OffsetUpdate:
-    """The next offset to read for one partition, stored in the same transaction as its rows."""
+    """The next offset to read for one partition, stored in the same transaction as its rows.
+
+    `topic_identity` is adopted by a ledger row that has none (and never replaces one);
+    `expired_unrecorded` is added to the row's count when this update moves it forward.
+    """
 
     consumer_group: str
     topic: str
     partition: int
     next_offset: int
+    topic_identity: str | None = None
+    expired_unrecorded: int = 0
     # Progress in time and a lag sample, kept by stats.completeness; None where not known.
     read_through: datetime | None = None  # see PartitionProgress
     end_offset: int | None = None  # the partition's end offset just seen: stores a lag sample
@@ -67,17 +73,30 @@ def _advance_offsets(offsets: Sequence[OffsetUpdate], *, now: datetime) -> None:
     """Upsert each partition's next offset, never backwards; `updated_at` says when it last
     moved (the consumer's progress marks repeat an offset every few seconds)."""
     name = sql.table(PartitionOffset)
-    nxt, updated = sql.columns("next_offset"), sql.columns("updated_at")
+    names = ("next_offset", "topic_identity", "expired_unrecorded", "updated_at")
+    nxt, ident, expired, updated = (sql.columns(column) for column in names)
+    key = sql.columns("consumer_group", "topic", "partition")
     moved = f"excluded.{nxt} > {name}.{nxt}"
     sql.insert_values(
-        f"INSERT INTO {name} "
-        f"({sql.columns('consumer_group', 'topic', 'partition', 'next_offset', 'updated_at')})",
+        f"INSERT INTO {name} ({key}, {nxt}, {ident}, {expired}, {updated})",
         [
-            (o.consumer_group, o.topic, o.partition, o.next_offset, sql.db_datetime(now))
+            (
+                o.consumer_group,
+                o.topic,
+                o.partition,
+                o.next_offset,
+                o.topic_identity,
+                o.expired_unrecorded,
+                sql.db_datetime(now),
+            )
+            # in key order, like every other write, so concurrent writers cannot deadlock
             for o in sorted(offsets, key=lambda o: (o.consumer_group, o.topic, o.partition))
-        ],  # in key order, like every other write, so concurrent writers cannot deadlock
-        tail=f"ON CONFLICT ({sql.columns('consumer_group', 'topic', 'partition')}) DO UPDATE SET "
+        ],  # fmt: skip
+        # expired_unrecorded reads the row's old next_offset: SET sees the values before it.
+        tail=f"ON CONFLICT ({key}) DO UPDATE SET "
+        f"{expired} = {name}.{expired} + CASE WHEN {moved} THEN excluded.{expired} ELSE 0 END, "
         f"{nxt} = CASE WHEN {moved} THEN excluded.{nxt} ELSE {name}.{nxt} END, "
+        f"{ident} = COALESCE({name}.{ident}, excluded.{ident}), "
         f"{updated} = CASE WHEN {moved} THEN excluded.{updated} ELSE {name}.{updated} END",
     )
 

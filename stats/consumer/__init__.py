@@ -2,15 +2,21 @@
 offsets → commit.
 
 The core (`loop`) sees only the contracts in `ports` and the plain values in `records`; it
-chains the steps `decoding`, `dead_lettering` and `writing`, keeps position and retry state in
-`positions` and reports through `progress`. `kafka_client`, `rebalance_listener` and
-`dead_letters` are the Kafka adapters, `build` wires them and the database to the core,
-`testing` is an in-memory broker for fast tests, and `shutdown` handles SIGTERM/SIGINT.
+chains the steps `decoding`, `dead_lettering` and `writing`, seeks new partitions and accounts
+for expired records in `resuming`, keeps position and retry state in `positions`, decides
+idle exits in `idleness` and reports through `progress`. `kafka_client`, `rebalance_listener`
+and `dead_letters` are the Kafka adapters, `build` wires them and the database to the core,
+`testing` holds an in-memory broker and store for fast tests, and `shutdown` handles
+SIGTERM/SIGINT.
 """
 
 from stats.consumer.build import build_consumer
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
-from stats.consumer.positions import LedgerAheadOfTopic
+from stats.consumer.positions import (
+    LedgerAheadOfTopic,
+    LedgerDoesNotMatchTopic,
+    LedgerOfAnotherTopic,
+)
 from stats.consumer.records import BrokerFailure
 from stats.consumer.shutdown import stop_on_signals
 
@@ -19,6 +25,8 @@ __all__ = [
     "ConsumerConfig",
     "ImpressionConsumer",
     "LedgerAheadOfTopic",
+    "LedgerDoesNotMatchTopic",
+    "LedgerOfAnotherTopic",
     "build_consumer",
     "stop_on_signals",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, connection
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db import Error as DatabaseFailure
 
 from impressions.contract import AdImpressionEvent
@@ -16,11 +16,11 @@ from stats.consumer.dead_letters import KafkaDeadLetterSink
 from stats.consumer.kafka_client import KafkaConsumerClient
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
 from stats.consumer.metrics import ConsumerMetrics
-from stats.consumer.records import Partition
+from stats.consumer.records import LedgerEntry, Partition
 from stats.dead_letter_services import breaker_open, breakers_clear
 from stats.maintenance import RawRowPruner
 from stats.progress_selectors import completeness_get
-from stats.selectors import stored_offsets
+from stats.selectors import ledger_rows
 from stats.services import OffsetUpdate, record_impressions
 
 T = TypeVar("T")
@@ -40,14 +40,9 @@ def build_consumer(
     broker cannot be reached.
     """
 
-    def record(*, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()) -> int:
+    def ledger() -> Mapping[int, LedgerEntry]:
         return _replacing_a_broken_connection(
-            lambda: record_impressions(events=events, offsets=offsets)
-        )
-
-    def ledger() -> Mapping[int, int]:
-        return _replacing_a_broken_connection(
-            lambda: stored_offsets(consumer_group=config.group, topic=config.topic)
+            lambda: database_ledger(consumer_group=config.group, topic=config.topic)
         )
 
     client = KafkaConsumerClient(
@@ -71,7 +66,7 @@ def build_consumer(
         config,
         client=client,
         observer=metrics,
-        recorder=record,
+        recorder=DatabaseRecorder(),
         ledger=ledger,
         dead_letters=KafkaDeadLetterSink(
             bootstrap_servers=bootstrap_servers, topic=config.topic, group=config.group
@@ -133,6 +128,37 @@ class DatabaseBreakerReporter:
             _replacing_a_broken_connection(write)
         except DatabaseFailure as exc:
             logger.error("could not store the dead-letter breaker's state: %s", exc)
+
+
+class DatabaseRecorder:
+    """`ports.Recorder` on the database: `record_impressions`, and its probe."""
+
+    def record(
+        self, *, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()
+    ) -> int:
+        return _replacing_a_broken_connection(
+            lambda: record_impressions(events=events, offsets=offsets)
+        )
+
+    def offsets_alone_accepted(self, offsets: Sequence[OffsetUpdate]) -> bool:
+        """Write only the offsets, in a transaction that is rolled back whatever happens."""
+        try:
+            with transaction.atomic():
+                record_impressions(events=[], offsets=offsets)
+                transaction.set_rollback(True)
+        except (DataError, IntegrityError):
+            return False
+        return True
+
+
+def database_ledger(*, consumer_group: str, topic: str) -> dict[int, LedgerEntry]:
+    """`ports.LedgerReader` on the database: the ledger rows of this group and topic."""
+    return {
+        partition: LedgerEntry(next_offset, identity, expired)
+        for partition, next_offset, identity, expired in ledger_rows(
+            consumer_group=consumer_group, topic=topic
+        )
+    }
 
 
 def _replacing_a_broken_connection(query: Callable[[], T]) -> T:

@@ -13,11 +13,12 @@ logger = logging.getLogger(__name__)
 
 
 class DeadLetterStep:
-    """Sends each dead letter once per batch, however often the batch is retried.
+    """Sends each dead letter once per member, however often its batch is retried.
 
-    Which letters were already acked is position state (`Positions`): it is forgotten when the
-    batch commits or its partition is revoked. Raises BrokerFailure when the sink cannot get
-    the broker's acknowledgement; nothing of the batch is recorded then, and it is retried.
+    Which letters were already acked is position state (`Positions`): kept until the ledger
+    moves past them, also across a rebalance that gives the partition back to this member.
+    Raises BrokerFailure when the sink cannot get the broker's acknowledgement; nothing of the
+    batch is recorded then, and it is retried.
     """
 
     def __init__(self, sink: DeadLetterSink, positions: Positions) -> None:

@@ -6,10 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.utils import timezone
-
-from impressions.contract import AdImpressionEvent, ContractError, decode_event
-from stats.consumer.records import LOG_APPEND_TIME, DeadLetter, Record
+from impressions.contract import LATEST_TIMESTAMP, AdImpressionEvent, ContractError, decode_event
+from stats.consumer.records import DeadLetter, Record
 
 
 @dataclass
@@ -19,19 +17,24 @@ class Decoded:
 
 
 def published_at(record: Record) -> datetime:
-    """The reference for the future-time rule: when the record was published (its CreateTime,
-    set by the web server's producer), so the consumer judges an event as the API did."""
-    now = timezone.now()
+    """The reference for the future-time rule, decided from the record alone (never from the
+    clock, so a record decodes the same on every retry, in every process, on every replay).
+
+    - CreateTime (the web server's producer set it when the API accepted the event): that
+      instant, so the consumer judges an event as the API did.
+    - LogAppendTime (the broker set it when it appended the record, at or after the API's
+      moment): that instant; only a skew of the broker's clock behind the web server's by
+      more than the rule's 5 minutes could make it stricter than the API.
+    - No usable timestamp (v0 messages, -1, out of range): no reference, so only the
+      contract's absolute range applies (LATEST_TIMESTAMP), never "now".
+    """
     millis = record.timestamp
     if millis is None or millis < 0:
-        return now
+        return LATEST_TIMESTAMP
     try:
-        published = datetime.fromtimestamp(millis / 1000, tz=UTC)
+        return datetime.fromtimestamp(millis / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
-        return now
-    if record.timestamp_type == LOG_APPEND_TIME:
-        return max(published, now)  # the broker's clock, not the web server's: be lenient
-    return published
+        return LATEST_TIMESTAMP
 
 
 def decode_records(records: Iterable[Record]) -> Decoded:

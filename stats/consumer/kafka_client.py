@@ -130,6 +130,16 @@ class KafkaConsumerClient:
             return None
         return len(found) or None
 
+    def identities(self, partitions: Sequence[Partition]) -> dict[Partition, str | None]:
+        """Kafka's topic id (KIP-516; metadata v10+, Kafka 2.8+), from the metadata this
+        consumer fetches with. kafka-python 3.0 keeps it on its cluster metadata, which
+        KafkaConsumer does not expose publicly; None when the broker sent none."""
+        cluster = self._consumer._cluster
+        ids = {topic: cluster.topic_id(topic) for topic in {p.topic for p in partitions}}
+        return {
+            p: str(ids[p.topic]) if ids[p.topic] and ids[p.topic].int else None for p in partitions
+        }
+
     def close(self) -> None:
         """Leave the group at once: kafka-python's close does for a dynamic member; a static
         one (which close leaves in the group) is removed explicitly when `leave_on_stop`."""

@@ -22,13 +22,15 @@ from django.db import Error as DatabaseFailure
 from stats.consumer.breaker import DeadLetterBreaker, Verdict
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
+from stats.consumer.idleness import idle_verdict
 from stats.consumer.membership import DYNAMIC, Membership
 from stats.consumer.observing import BatchTimes, LoopObserver, NoObserver
 from stats.consumer.ports import ConsumerClient, DeadLetterSink, LedgerReader, Recorder
-from stats.consumer.positions import Positions, resume_offset
+from stats.consumer.positions import Positions
 from stats.consumer.progress import ConsumerTotals, ProgressLog
 from stats.consumer.read_progress import ReadProgress
 from stats.consumer.records import Batch, BrokerFailure, Partition
+from stats.consumer.resuming import Resumer
 from stats.consumer.writing import WriteStep
 
 logger = logging.getLogger(__name__)
@@ -77,11 +79,24 @@ class ImpressionConsumer:
         self.observer = observer or NoObserver()  # metrics and readiness (metrics.py)
         self.totals = ConsumerTotals()
         self.positions = Positions()
-        self._client, self._ledger, self._sink, self._clock = client, ledger, dead_letters, clock
+        self._client, self._sink, self._clock = client, dead_letters, clock
         self._maintenance = maintenance
         self._breaker = breaker or DeadLetterBreaker()
         self._dead_letter = DeadLetterStep(dead_letters, self.positions)
-        self._write = WriteStep(recorder, group=config.group, dead_letter=self._dead_letter)
+        self._write = WriteStep(
+            recorder,
+            group=config.group,
+            dead_letter=self._dead_letter,
+            identities=self.positions.identity,
+        )
+        self._resume = Resumer(
+            client=client,
+            ledger=ledger,
+            recorder=recorder,
+            positions=self.positions,
+            totals=self.totals,
+            group=config.group,
+        )
         self._stopping = threading.Event()
         self._last_activity = clock()
         self._progress = ProgressLog(self.totals, interval=config.progress_interval, now=clock())
@@ -97,7 +112,8 @@ class ImpressionConsumer:
     def run(self) -> int:
         """Consume until stopped. Returns 0, or 1 when never assigned a partition.
 
-        Raises positions.LedgerAheadOfTopic when the ledger lies beyond what the topic holds.
+        Raises positions.LedgerDoesNotMatchTopic when the ledger describes another log than
+        the topic's (it lies beyond the topic's end, or the topic was recreated).
         """
         logger.info(
             "consuming %s as group %s (%s)",
@@ -143,25 +159,11 @@ class ImpressionConsumer:
 
     def _seek_to_ledger(self) -> bool:
         """Seek newly assigned partitions to the offsets stored with the statistics."""
-        partitions = sorted(self.positions.unseeked)
         try:
-            stored = self._ledger()
-            first = self._client.beginning_offsets(partitions)
-            end = self._client.end_offsets(partitions)
+            self._resume.seek_new_partitions()
         except RETRYABLE as exc:  # their records are dropped until the seek succeeds
             self._pause(exc, "reading offsets for new partitions")
             return False
-        resume = {
-            p: resume_offset(partition=p, stored=stored.get(p.index), first=first[p], end=end[p])
-            for p in partitions
-        }
-        for partition, offset in resume.items():
-            self._client.seek(partition, offset)
-        self.positions.seeked(resume)
-        logger.info(
-            "assigned partitions %s; resuming at %s",
-            [p.index for p in partitions], {p.index: o for p, o in resume.items()},
-        )  # fmt: skip
         return True
 
     def _process(self, batch: Batch) -> None:
@@ -170,6 +172,7 @@ class ImpressionConsumer:
         if self.totals.first_batch_at is None:
             self.totals.first_batch_at = started
         try:
+            expired = self._resume.expired_before(batch)
             decoded = decode_records(batch.records())
             verdict = self._breaker.judge(batch, decoded.dead)
             if verdict.tripped:
@@ -177,7 +180,9 @@ class ImpressionConsumer:
             self._dead_letter(decoded.dead)
             writing = self._clock()
             marks = self._read_progress.of_batch(batch)
-            written = self._write(decoded.good, batch.next_offsets(), marks)
+            written = self._write(
+                decoded.good, batch.next_offsets(), {p: len(r) for p, r in expired.items()}, marks
+            )
         except RETRYABLE as exc:
             for partition, offset in self.positions.rewind(batch).items():
                 self._client.seek(partition, offset)
@@ -185,6 +190,7 @@ class ImpressionConsumer:
             return
         self.positions.committed(batch)
         self._breaker.accept(verdict)
+        self._resume.report_expired(expired)
         self._last_activity = now = self._clock()
         self.totals.add(
             consumed=len(batch),
@@ -213,30 +219,15 @@ class ImpressionConsumer:
 
     def _idle_exit_code(self) -> int | None:
         """0 once idle for `exit_when_idle` and caught up; 1 if never given a partition."""
-        idle_for, cfg = self._clock() - self._last_activity, self.config
-        if cfg.exit_when_idle is None or idle_for < cfg.exit_when_idle:
-            return None
-        if self._client.assignment():
-            behind = self._records_behind()
-            if behind == 0:
-                logger.info("idle for %.1fs and caught up; exiting", idle_for)
-                return 0
-            logger.info("idle, but not caught up (%s records behind); waiting", behind)
+        verdict = idle_verdict(
+            idle_for=self._clock() - self._last_activity,
+            limits=self.config,
+            client=self._client,
+            positions=self.positions,
+        )
+        if verdict.behind:
             self._last_activity = self._clock()
-        elif idle_for >= cfg.exit_when_idle + cfg.max_wait_for_assignment:
-            logger.error("no partitions were assigned; is another member holding them?")
-            return 1
-        return None
-
-    def _records_behind(self) -> int | None:
-        """Records between the ledger and the end of every owned partition; None if unknown."""
-        owned = self._client.assignment()
-        if not owned or not owned <= set(self.positions.next):
-            return None  # a partition is still waiting for its seek
-        try:
-            return self.positions.behind(self._client.end_offsets(sorted(owned)))
-        except BrokerFailure:
-            return None  # the broker is away: we cannot know we drained it
+        return verdict.exit_code
 
     def _lag(self) -> int:
         """Lag as last seen while fetching (no request to the broker)."""

@@ -2,6 +2,8 @@
 
 `kafka_client.KafkaConsumerClient` and `dead_letters.KafkaDeadLetterSink` implement them on
 Kafka, `build.py` on the database; `testing.py` implements them in memory for fast tests.
+tests/stats/test_consumer_contract.py runs one suite against both broker sides, and the core's
+tests run against the in-memory store and the real recorder alike.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from impressions.contract import AdImpressionEvent
-from stats.consumer.records import DeadLetter, Partition, Record
+from stats.consumer.records import DeadLetter, LedgerEntry, Partition, Record
 from stats.services import OffsetUpdate
 
 
@@ -73,6 +75,12 @@ class ConsumerClient(Protocol):
         """
         ...
 
+    def identities(self, partitions: Sequence[Partition]) -> dict[Partition, str | None]:
+        """An identity of each partition's log that changes when its topic is deleted and
+        recreated under the same name (Kafka: the topic id); None where the broker does not
+        tell. Answers from what the client already knows about owned partitions."""
+        ...
+
     def close(self) -> None:
         """Leave the group at once, without committing."""
         ...
@@ -89,18 +97,26 @@ class DeadLetterSink(Protocol):
 
 
 class Recorder(Protocol):
-    """`stats.services.record_impressions`'s shape: events and the ledger in one transaction.
+    """Where events and the ledger are written, all or nothing (the database).
 
-    Returns how many events were new. Raises django.db.Error when nothing was committed
-    (DataError or IntegrityError when the database refused a value).
+    Both methods raise django.db.Error when nothing was committed (DataError or
+    IntegrityError when the database refused a value).
     """
 
-    def __call__(
+    def record(
         self, *, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()
-    ) -> int: ...
+    ) -> int:
+        """`stats.services.record_impressions`: store the events and move the ledger in ONE
+        transaction; return how many events were new."""
+        ...
+
+    def offsets_alone_accepted(self, offsets: Sequence[OffsetUpdate]) -> bool:
+        """Whether writing only these offsets would be accepted; nothing is kept either way.
+        (After a refused batch: are the events to blame, or the ledger itself?)"""
+        ...
 
 
 class LedgerReader(Protocol):
-    """The ledger of this group and topic: partition -> next offset. Raises django.db.Error."""
+    """The ledger of this group and topic, by partition index. Raises django.db.Error."""
 
-    def __call__(self) -> Mapping[int, int]: ...
+    def __call__(self) -> Mapping[int, LedgerEntry]: ...

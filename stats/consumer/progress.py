@@ -20,6 +20,7 @@ class ConsumerTotals:
     recorded: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    expired_unrecorded: int = 0  # left the log (retention) before being recorded: a loss
     batches: int = 0
     first_batch_at: float | None = None  # the loop's clock, when the first batch arrived
     last_batch_at: float | None = None  # the loop's clock, end of the last batch's commit

@@ -56,7 +56,7 @@ class ReadProgress:
         interval: float,
         wall_clock: Callable[[], datetime],
     ) -> None:
-        self._client, self._record, self._group = client, recorder, group
+        self._client, self._recorder, self._group = client, recorder, group
         self._interval, self._wall_clock = interval, wall_clock
         self._next_tick: float | None = None
 
@@ -77,7 +77,7 @@ class ReadProgress:
         try:
             ends = self._client.end_offsets(owned)
             count = self._client.topic_partitions()
-            self._record(
+            self._recorder.record(
                 events=[],
                 offsets=[
                     OffsetUpdate(

@@ -1,4 +1,5 @@
-"""The plain values the consumer core works with: partitions, records, batches, dead letters."""
+"""The plain values the consumer core works with: partitions, records, ledger entries, batches,
+dead letters."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ class Record:
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """What the ledger holds for one partition of this group and topic."""
+
+    next_offset: int  # the first offset not yet recorded
+    topic_identity: str | None = None  # the log these offsets belong to; None: not known yet
+    expired_unrecorded: int = 0  # records that left the log (retention) before being recorded
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError
 
 from impressions.contract import AdImpressionEvent
 from stats.consumer.ports import Recorder
@@ -34,62 +34,73 @@ class WriteStep:
     it. Otherwise (e.g. the ledger itself refuses) the refusal is raised, like any other
     django.db.Error, and the caller retries the whole batch: no valid event becomes a dead
     letter for a fault that is not its own.
+
+    Each offset carries its partition's identity (`identities`, adopted by a ledger row that has
+    none) and, where records expired before this batch, how many (`expired`), counted once:
+    with the write that moves the ledger past them.
     """
 
     def __init__(
-        self, recorder: Recorder, *, group: str, dead_letter: Callable[[list[DeadLetter]], int]
+        self,
+        recorder: Recorder,
+        *,
+        group: str,
+        dead_letter: Callable[[list[DeadLetter]], int],
+        identities: Mapping[Partition, str | None],
     ) -> None:
-        self._record = recorder
+        self._recorder = recorder
         self._group = group
         self._dead_letter = dead_letter
+        self._identities = identities
 
     def __call__(
         self,
         good: Sequence[tuple[Record, AdImpressionEvent]],
         next_offsets: Mapping[Partition, int],
+        expired: Mapping[Partition, int],
         marks: Mapping[Partition, Mark] | None = None,
     ) -> Written:
         """`marks` (read_progress) travel with the batch's offsets into the same transaction."""
+        marks = marks or {}
         offsets = [
-            self._offset(p, offset, (marks or {}).get(p)) for p, offset in next_offsets.items()
+            self._offset(p, o, expired.get(p, 0), marks.get(p)) for p, o in next_offsets.items()
         ]
         try:
-            return Written(self._record(events=[e for _, e in good], offsets=offsets), 0)
+            return Written(self._recorder.record(events=[e for _, e in good], offsets=offsets), 0)
         except REFUSED as exc:
-            if not self._offsets_alone_accepted(offsets):
+            if not self._recorder.offsets_alone_accepted(offsets):
                 raise
             logger.warning("the database refused the batch (%s); recording one by one", exc)
-        written = self._one_by_one(good)
-        self._record(events=[], offsets=offsets)
+        pending = dict(expired)  # until a step moves its partition forward
+        written = self._one_by_one(good, pending)
+        offsets = [
+            self._offset(p, o, pending.get(p, 0), marks.get(p)) for p, o in next_offsets.items()
+        ]
+        self._recorder.record(events=[], offsets=offsets)
         return written
 
     def _offset(
-        self, partition: Partition, next_offset: int, mark: Mark | None = None
+        self, partition: Partition, next_offset: int, expired: int, mark: Mark | None = None
     ) -> OffsetUpdate:
-        if mark is None:
-            return OffsetUpdate(self._group, partition.topic, partition.index, next_offset)
         return OffsetUpdate(
             self._group, partition.topic, partition.index, next_offset,
-            read_through=mark.read_through, topic_partitions=mark.topic_partitions,
+            topic_identity=self._identities.get(partition), expired_unrecorded=expired,
+            read_through=None if mark is None else mark.read_through,
+            topic_partitions=None if mark is None else mark.topic_partitions,
         )  # fmt: skip
 
-    def _offsets_alone_accepted(self, offsets: list[OffsetUpdate]) -> bool:
-        """Write only the offsets, in a transaction that is rolled back whatever happens."""
-        try:
-            with transaction.atomic():
-                self._record(events=[], offsets=offsets)
-                transaction.set_rollback(True)
-        except REFUSED:
-            return False
-        return True
-
-    def _one_by_one(self, good: Sequence[tuple[Record, AdImpressionEvent]]) -> Written:
+    def _one_by_one(
+        self, good: Sequence[tuple[Record, AdImpressionEvent]], pending: dict[Partition, int]
+    ) -> Written:
         recorded = refused = 0
         for record, event in good:
-            step = [self._offset(record.source, record.offset + 1)]
+            p = record.source
+            step = [self._offset(p, record.offset + 1, pending.get(p, 0))]
             try:
-                recorded += self._record(events=[event], offsets=step)
+                recorded += self._recorder.record(events=[event], offsets=step)
             except REFUSED as exc:
                 self._dead_letter([DeadLetter(record, f"database refused: {exc}".strip())])
                 refused += 1
+            else:
+                pending.pop(p, None)
         return Written(recorded, refused)

@@ -9,6 +9,6 @@ def remove_zero_reach_rows(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("stats", "0004_progress_and_watermark")]
+    dependencies = [("stats", "0005_ledger_topic_identity")]
 
     operations = [migrations.RunPython(remove_zero_reach_rows, migrations.RunPython.noop)]

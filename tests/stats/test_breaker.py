@@ -14,9 +14,9 @@ from stats.consumer import ConsumerConfig, ImpressionConsumer
 from stats.consumer.breaker import BreakerLimit, DeadLetterBreaker, crossing
 from stats.consumer.build import DatabaseBreakerReporter
 from stats.consumer.records import Partition
-from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters
+from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters, InMemoryStore
 from stats.selectors import open_breakers
-from tests.stats.test_consumer_core import POISON, T0, InMemoryStore
+from tests.stats.test_consumer_core import POISON, T0
 
 LIMIT = BreakerLimit(share=0.5, window=10)  # open when more than 5 of the last 10 are invalid
 
@@ -54,7 +54,7 @@ def consumer(
     loop = ImpressionConsumer(
         config,
         client=broker.member(max_records=4),
-        recorder=store.record,
+        recorder=store,
         ledger=store.read_ledger,
         dead_letters=sink,
         breaker=DeadLetterBreaker(BreakerLimit(**({"share": 0.5, "window": 10} | limit)), reports),

@@ -13,6 +13,7 @@ from django.db import DatabaseError
 from impressions.contract import AdImpressionEvent, encode_event
 from impressions.models import Impression
 from stats.consumer import ConsumerConfig, ImpressionConsumer
+from stats.consumer.build import DatabaseRecorder, database_ledger
 from stats.consumer.testing import InMemoryBroker, InMemoryConsumer, InMemoryDeadLetters
 from stats.lag_verdict import SAMPLE_SLOTS
 from stats.models import PartitionLagSample, PartitionProgress
@@ -45,8 +46,8 @@ def reader(broker: InMemoryBroker, wall: WallClock) -> ImpressionConsumer:
     return ImpressionConsumer(
         config,
         client=broker.member(),
-        recorder=record_impressions,
-        ledger=lambda: stored_offsets(consumer_group="g", topic="t"),
+        recorder=DatabaseRecorder(),
+        ledger=lambda: database_ledger(consumer_group="g", topic="t"),
         dead_letters=InMemoryDeadLetters(),
         clock=broker.clock,
         wall_clock=wall,

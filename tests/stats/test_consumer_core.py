@@ -1,128 +1,37 @@
 """The consumer core against the in-memory broker: rebalances, rewinds, jumps back, idleness and
-dead letters, in milliseconds. The same semantics run against Kafka in test_consumer_failures.py
-and test_consumer_safeguards.py."""
+dead letters, in milliseconds. Each test runs twice: with the in-memory store and with the REAL
+recorder on the test database (the `store` fixture). The same semantics run against Kafka in
+test_consumer_failures.py and test_consumer_safeguards.py."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from django.db import OperationalError
 
 from impressions.contract import AdImpressionEvent, encode_event
 from impressions.models import Impression
-from stats.consumer import ConsumerConfig, ImpressionConsumer, LedgerAheadOfTopic
+from stats.consumer import ImpressionConsumer, LedgerAheadOfTopic
 from stats.consumer.records import Record
 from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters
 from stats.models import PartitionOffset
 from stats.selectors import stored_offsets
-from stats.services import OffsetUpdate, record_impressions
+from stats.services import OffsetUpdate
+from tests.stats.core_harness import (
+    POISON,
+    T0,
+    DatabaseStore,
+    Store,
+    member,
+    produce,
+    run_until_exit,
+)
 from tests.stats.topic_data import database_refuses
-
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-POISON = b"{not json"
-
-
-class InMemoryStore:
-    """The database in memory, with record_impressions' contract: all or nothing, each event
-    id once, a ledger that never moves back. `failures` makes the next calls fail."""
-
-    def __init__(self) -> None:
-        self.events: dict[uuid.UUID, AdImpressionEvent] = {}
-        self.ledger: dict[int, int] = {}
-        self.duplicates = 0  # events offered again after they were stored
-        self.failures = 0
-        self.ledger_failures = 0
-        self.while_recording: Callable[[], None] | None = None  # runs once, mid-transaction
-
-    def record(
-        self, *, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()
-    ) -> int:
-        if self.failures:
-            self.failures -= 1
-            raise OperationalError("server closed the connection unexpectedly")
-        if self.while_recording is not None:
-            hook, self.while_recording = self.while_recording, None
-            hook()
-        new = {e.event_id: e for e in reversed(events) if e.event_id not in self.events}
-        self.duplicates += len({e.event_id for e in events}) - len(new)
-        self.events.update(new)
-        for o in offsets:
-            self.ledger[o.partition] = max(self.ledger.get(o.partition, 0), o.next_offset)
-        return len(new)
-
-    def read_ledger(self) -> dict[int, int]:
-        if self.ledger_failures:
-            self.ledger_failures -= 1
-            raise OperationalError("could not connect to server")
-        return dict(self.ledger)
-
-
-@pytest.fixture
-def broker() -> InMemoryBroker:
-    return InMemoryBroker("t", partitions=3)
-
-
-@pytest.fixture
-def store() -> InMemoryStore:
-    return InMemoryStore()
-
-
-@pytest.fixture
-def sink() -> InMemoryDeadLetters:
-    return InMemoryDeadLetters()
-
-
-def member(
-    broker: InMemoryBroker,
-    store: InMemoryStore,
-    sink: InMemoryDeadLetters,
-    *,
-    recorder: Any = None,
-    ledger: Any = None,
-    **config: Any,
-) -> ImpressionConsumer:
-    settings = {"exit_when_idle": 2.0, "retry_pause": 0.0, "batch_size": 1000} | config
-    cfg = ConsumerConfig(topic=broker.topic, group="g", **settings)
-    return ImpressionConsumer(
-        cfg,
-        client=broker.member(max_records=cfg.batch_size),
-        recorder=recorder or store.record,
-        ledger=ledger or store.read_ledger,
-        dead_letters=sink,
-        clock=broker.clock,
-    )
-
-
-def produce(broker: InMemoryBroker, per_partition: int, user: str = "u") -> list[AdImpressionEvent]:
-    events = []
-    for index in range(len(broker.logs)):
-        for _ in range(per_partition):
-            event = AdImpressionEvent(1, uuid.uuid4(), f"ad-{index}", user, T0)
-            broker.produce(index, encode_event(event))
-            events.append(event)
-    return events
-
-
-def run_until_exit(*loops: ImpressionConsumer, max_steps: int = 2000) -> list[int]:
-    """Step every loop in turn until each has exited; their exit codes."""
-    codes: dict[int, int] = {}
-    for _ in range(max_steps):
-        for i, loop in enumerate(loops):
-            if i not in codes and (code := loop.step()) is not None:
-                codes[i] = code
-                loop.close()
-        if len(codes) == len(loops):
-            return [codes[i] for i in range(len(loops))]
-    raise AssertionError(f"still running after {max_steps} steps")
 
 
 def test_every_event_is_recorded_once_and_the_ledger_reaches_the_end(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     events = produce(broker, 40)
     poison = broker.produce(1, POISON)
@@ -135,7 +44,7 @@ def test_every_event_is_recorded_once_and_the_ledger_reaches_the_end(
 
 
 def test_a_rebalance_in_the_middle_of_a_batch_loses_and_doubles_nothing(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     first = member(broker, store, sink)
     events = produce(broker, 30)
@@ -156,7 +65,7 @@ def test_a_rebalance_in_the_middle_of_a_batch_loses_and_doubles_nothing(
 
 
 def test_a_database_failure_rewinds_and_the_retry_records_the_batch_once(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     loop = member(broker, store, sink, batch_size=10)
     events = produce(broker, 20)
@@ -167,8 +76,28 @@ def test_a_database_failure_rewinds_and_the_retry_records_the_batch_once(
     assert store.ledger == {0: 20, 1: 20, 2: 20}
 
 
+@pytest.mark.parametrize("failing", ["events", "ledger"])
+def test_a_crash_in_the_middle_of_the_transaction_keeps_nothing_of_the_batch(
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters, failing: str
+) -> None:
+    """The central invariant: the events and the ledger are written in ONE transaction.
+    Recording them in two (in either order) fails here, on the real recorder."""
+    events = produce(broker, 10)
+    crashed = member(broker, store, sink)
+    store.fail_while_writing = failing  # the database goes away while writing these...
+    while store.fail_while_writing is not None:
+        assert crashed.step() is None
+    broker.leave(broker.members[0])  # ...and the process dies before it retries (kill -9)
+    assert store.events == {} and store.ledger == {}  # nothing of the batch was kept
+
+    assert run_until_exit(member(broker, store, sink)) == [0]  # a replacement, from the ledger
+    assert set(store.events) == {e.event_id for e in events}
+    assert store.duplicates == 0
+    assert store.ledger == {0: 10, 1: 10, 2: 10}
+
+
 def test_dead_letters_are_sent_before_the_transaction_and_once_across_retries(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     loop = member(broker, store, sink)
     good = produce(broker, 5)
@@ -189,8 +118,8 @@ def test_dead_letters_are_sent_before_the_transaction_and_once_across_retries(
     assert store.ledger == {0: 6, 1: 5, 2: 6}
 
 
-def test_a_rebalance_forgets_the_dead_letters_of_revoked_partitions(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+def test_a_partition_that_moves_has_its_dead_letters_sent_again_by_the_new_owner(
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     first = member(broker, store, sink)
     poison = broker.produce(1, POISON)
@@ -202,14 +131,15 @@ def test_a_rebalance_forgets_the_dead_letters_of_revoked_partitions(
     second = member(broker, store, sink)  # partition 1 moves to the second member
 
     assert run_until_exit(first, second) == [0, 0]
-    assert first.positions.not_yet_dead_lettered([poison]) == [poison]  # nothing left behind
+    # Its first owner forgot them once the ledger passed them: nothing left behind.
+    assert first.positions.not_yet_dead_lettered([poison]) == [poison]
     # Dead letters are at-least-once across members: the new owner sends it again.
     assert [letter.record for letter in sink.sent] == [poison, poison]
     assert store.ledger == {0: 3, 1: 4, 2: 3}
 
 
 def test_records_fetched_before_the_seek_to_the_ledger_are_dropped(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     earlier = produce(broker, 5)
     store.record(  # a previous run recorded these, but its commit to the broker was lost
@@ -224,7 +154,7 @@ def test_records_fetched_before_the_seek_to_the_ledger_are_dropped(
 
 
 def test_a_log_that_jumps_back_below_the_ledger_stops_the_consumer(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     loop = member(broker, store, sink)
     produce(broker, 10)
@@ -240,7 +170,7 @@ def test_a_log_that_jumps_back_below_the_ledger_stops_the_consumer(
 
 
 def test_a_ledger_ahead_of_the_topic_stops_the_consumer_before_it_reads(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     store.ledger = {0: 50}
     produce(broker, 3)
@@ -251,7 +181,7 @@ def test_a_ledger_ahead_of_the_topic_stops_the_consumer_before_it_reads(
 
 
 def test_idle_exit_waits_until_caught_up(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     loop = member(broker, store, sink, exit_when_idle=1.0)
     produce(broker, 5)
@@ -271,7 +201,7 @@ def test_idle_exit_waits_until_caught_up(
 
 
 def test_a_member_without_partitions_gives_up_after_the_wait_for_assignment(
-    broker: InMemoryBroker, store: InMemoryStore, sink: InMemoryDeadLetters
+    broker: InMemoryBroker, store: Store, sink: InMemoryDeadLetters
 ) -> None:
     busy = [member(broker, store, sink) for _ in range(3)]
     spare = member(broker, store, sink, exit_when_idle=1.0, max_wait_for_assignment=5.0)
@@ -284,7 +214,7 @@ def test_a_member_without_partitions_gives_up_after_the_wait_for_assignment(
 
 def test_idleness_is_logged_once_then_rarely_while_progress_is_logged_every_interval(
     broker: InMemoryBroker,
-    store: InMemoryStore,
+    store: Store,
     sink: InMemoryDeadLetters,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -318,7 +248,7 @@ def test_the_database_refusing_one_event_dead_letters_it_and_records_the_rest(
     refused = AdImpressionEvent(1, uuid.uuid4(), "ad-1", "refused-by-db", T0)
     refused_record = broker.produce(1, encode_event(refused))
     good += produce(broker, 2)
-    loop = database_member(broker, sink)
+    loop = member(broker, DatabaseStore(), sink)
     with database_refuses(Impression._meta.db_table, "user_id", "refused-by-db"):
         assert run_until_exit(loop) == [0]
     assert set(Impression.objects.values_list("event_id", flat=True)) == {e.event_id for e in good}
@@ -333,7 +263,7 @@ def test_a_refusal_of_the_ledger_itself_is_retried_and_dead_letters_no_valid_eve
 ) -> None:
     good = produce(broker, 3)
     poison = broker.produce(2, POISON)  # the control: this one must be dead-lettered, once
-    loop = database_member(broker, sink)
+    loop = member(broker, DatabaseStore(), sink)
     with database_refuses(PartitionOffset._meta.db_table, "topic", "t"):
         for _ in range(10):
             loop.step()
@@ -343,17 +273,6 @@ def test_a_refusal_of_the_ledger_itself_is_retried_and_dead_letters_no_valid_eve
     assert [letter.record for letter in sink.sent] == [poison]
     assert Impression.objects.count() == len(good)
     assert stored_offsets(consumer_group="g", topic="t") == {0: 3, 1: 3, 2: 4}
-
-
-def database_member(broker: InMemoryBroker, sink: InMemoryDeadLetters) -> ImpressionConsumer:
-    """A member recording through record_impressions into the test database."""
-    return member(
-        broker,
-        InMemoryStore(),
-        sink,
-        recorder=record_impressions,
-        ledger=lambda: stored_offsets(consumer_group="g", topic="t"),
-    )
 
 
 def test_records_are_typed_values() -> None:

@@ -53,15 +53,20 @@ def test_a_committed_batch_moves_on_and_a_failed_one_rewinds_to_the_ledger(
     assert positions.next == {P0: 14}
 
 
-def test_dead_letters_are_remembered_until_the_batch_commits_or_the_partition_goes(
+def test_dead_letters_are_remembered_until_the_ledger_passes_them_or_the_log_changes(
     positions: Positions,
 ) -> None:
     poison = records(P0, 10)
     positions.dead_lettered(poison)
     assert positions.not_yet_dead_lettered(poison) == []
     positions.committed(Batch({P0: poison}))
-    assert positions.not_yet_dead_lettered(poison) == poison
+    assert positions.not_yet_dead_lettered(poison) == poison  # below the ledger: forgotten
     positions.dead_lettered(poison)
     positions.rebalanced(assigned=(), revoked={P0})
-    assert positions.not_yet_dead_lettered(poison) == poison
     assert positions.next == {}
+    assert positions.not_yet_dead_lettered(poison) == []  # sent by this member: still true
+    positions.rebalanced(assigned={P0}, revoked=())
+    positions.seeked({P0: 10})  # back to the same member, at the same offset: not again
+    assert positions.not_yet_dead_lettered(poison) == []
+    positions.seeked({P0: 10}, {P0: "another-topic-id"})  # another log: offsets mean else
+    assert positions.not_yet_dead_lettered(poison) == poison

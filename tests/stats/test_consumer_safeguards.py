@@ -14,13 +14,16 @@ import pytest
 from django.core.management import CommandError
 from django.utils import timezone
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from rest_framework.test import APIClient
 
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 from impressions.models import Impression
 from stats.kafka_admin import dead_letter_topic
 from stats.models import PartitionOffset
 from tests.conftest import read_topic
+from tests.stats.test_consumer_contract import recreate_topic
 from tests.stats.topic_data import (
+    T0,
     counted_per_ad,
     database_refuses,
     processed,
@@ -130,6 +133,7 @@ def test_offsets_expired_before_they_were_recorded_are_reported_and_skipped(
     run_consumer: Callable[..., None],
     kafka_servers: list[str],
     caplog: pytest.LogCaptureFixture,
+    stats_client: APIClient,
 ) -> None:
     def one_partition(n: int) -> list[AdImpressionEvent]:
         events = [
@@ -156,3 +160,76 @@ def test_offsets_expired_before_they_were_recorded_are_reported_and_skipped(
     assert "offsets 10..29 expired" in caplog.text
     assert counted_per_ad() == {"ad-0": 10 + 20}
     assert PartitionOffset.objects.get(partition=0).next_offset == 50
+    assert PartitionOffset.objects.get(partition=0).expired_unrecorded == 20
+    pipeline = stats_client.get("/api/stats/pipeline/").json()  # group and topic: settings
+    assert {p["partition"]: p["expired_unrecorded"] for p in pipeline["partitions"]}[0] == 20
+
+
+def test_a_topic_recreated_before_a_restart_is_refused_and_nothing_of_it_recorded(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+    kafka_servers: list[str],
+    tmp_path: Path,
+) -> None:
+    expected = produce_events(raw_producer, topic, 60)
+    assert consumer_process("--exit-when-idle", "2").wait(timeout=120) == 0
+    ledger = dict(PartitionOffset.objects.values_list("partition", "next_offset"))
+    identities = set(PartitionOffset.objects.values_list("topic_identity", flat=True))
+    assert len(identities) == 1 and None not in identities  # the topic id, with every row
+
+    raw_producer.close()  # its metadata refresh could auto-create the deleted topic
+    recreate_topic(kafka_servers, topic, 3)  # deleted and recreated while no consumer ran...
+    producer = KafkaProducer(bootstrap_servers=kafka_servers)
+    for partition, stored in ledger.items():  # ...and more records than the old ledger's offset
+        for i in range(stored + 5):
+            value = encode_event(AdImpressionEvent(1, uuid.uuid4(), "ad-new", f"u{i}", T0))
+            producer.send(topic, key=b"ad-new", value=value, partition=partition)
+    producer.close()
+
+    log = tmp_path / "consumer.log"
+    assert consumer_process("--exit-when-idle", "2", log=log).wait(timeout=120) == 2
+    assert "is not the partition the ledger describes" in log.read_text()
+    assert "new --group" in log.read_text()  # what to do next
+    assert counted_per_ad() == dict(expected)  # nothing of the new topic
+    assert dict(PartitionOffset.objects.values_list("partition", "next_offset")) == ledger
+
+
+def test_records_that_expire_while_the_database_refuses_are_reported_not_skipped_silently(
+    raw_producer: KafkaProducer,
+    topic: str,
+    consumer_process: Callable[..., subprocess.Popen[bytes]],
+    kafka_servers: list[str],
+    tmp_path: Path,
+    stats_client: APIClient,
+) -> None:
+    def to_partition_0(n: int) -> None:
+        for i in range(n):
+            event = AdImpressionEvent(1, uuid.uuid4(), "ad-0", f"u{i}", T0)
+            raw_producer.send(topic, key=b"ad-0", value=encode_event(event), partition=0)
+        raw_producer.flush()
+
+    to_partition_0(10)
+    log = tmp_path / "consumer.log"
+    consumer = consumer_process("--exit-when-idle", "3", log=log)
+    wait_for(lambda: processed() >= 10, "the first 10 records", proc=consumer)
+
+    def failures() -> int:
+        return log.read_text().count("recording a batch failed (IntegrityError")
+
+    with database_refuses(PartitionOffset._meta.db_table, "topic", topic):  # an outage...
+        to_partition_0(40)  # ...while offsets 10..49 arrive...
+        wait_for(lambda: failures() >= 1, "a refused attempt", proc=consumer)
+        admin = KafkaAdminClient(bootstrap_servers=kafka_servers)
+        admin.delete_records({TopicPartition(topic, 0): 30})  # ...and 10..29 expire
+        admin.close()
+        seen = failures()  # two more attempts: the rewound fetch now starts past the ledger
+        wait_for(lambda: failures() >= seen + 2, "attempts after the expiry", proc=consumer)
+    assert consumer.wait(timeout=120) == 0
+
+    assert "offsets 10..29 expired (retention) before they were recorded" in log.read_text()
+    assert counted_per_ad() == {"ad-0": 10 + 20}
+    row = PartitionOffset.objects.get(partition=0)
+    assert (row.next_offset, row.expired_unrecorded) == (50, 20)
+    pipeline = stats_client.get("/api/stats/pipeline/").json()
+    assert {p["partition"]: p["expired_unrecorded"] for p in pipeline["partitions"]}[0] == 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stats.consumer.positions import LedgerAheadOfTopic, resume_offset
+from stats.consumer.positions import LedgerAheadOfTopic, report_expired, resume_offset
 from stats.consumer.records import Partition
 
 
@@ -30,5 +30,5 @@ def test_a_ledger_past_the_end_is_refused() -> None:
 
 
 def test_expired_offsets_are_logged(caplog: pytest.LogCaptureFixture) -> None:
-    resume_offset(partition=Partition("t", 1), stored=10, first=30, end=100)
+    assert report_expired(Partition("t", 1), 10, 30) == 20
     assert "t[1]: offsets 10..29 expired" in caplog.text

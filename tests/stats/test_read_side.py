@@ -137,6 +137,7 @@ def test_pipeline_without_a_broker_still_shows_the_ledger(
             "read_through": None,
             "verdict": None,
             "samples": 0,
+            "expired_unrecorded": 0,
         }
     ]
     assert body["verdict"] is None  # no lag without a broker, so no verdict

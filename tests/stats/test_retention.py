@@ -22,11 +22,11 @@ from django.utils import timezone
 from impressions.contract import AdImpressionEvent, encode_event
 from impressions.models import Impression
 from stats.consumer import ConsumerConfig, ImpressionConsumer
+from stats.consumer.build import DatabaseRecorder, database_ledger
 from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters
 from stats.maintenance import RawRowPruner
 from stats.models import AdDayCount
 from stats.retention import RetentionRefused, minimum_raw_retention
-from stats.selectors import stored_offsets
 from stats.services import impressions_prune, record_impressions
 
 pytestmark = pytest.mark.django_db
@@ -122,8 +122,8 @@ def test_the_consumer_prunes_in_small_batches_on_its_schedule(
     consumer = ImpressionConsumer(
         ConsumerConfig(topic="t", group="g", retry_pause=0.0),
         client=broker.member(),
-        recorder=record_impressions,
-        ledger=lambda: stored_offsets(consumer_group="g", topic="t"),
+        recorder=DatabaseRecorder(),
+        ledger=lambda: database_ledger(consumer_group="g", topic="t"),
         dead_letters=InMemoryDeadLetters(),
         clock=broker.clock,
         maintenance=pruner,

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from stats.consumer import (
     BrokerFailure,
     ConsumerConfig,
-    LedgerAheadOfTopic,
+    LedgerDoesNotMatchTopic,
     build_consumer,
     stop_on_signals,
 )
@@ -147,7 +147,7 @@ class Command(BaseCommand):
         with stop_on_signals(consumer):
             try:
                 return consumer.run()
-            except LedgerAheadOfTopic as exc:
+            except LedgerDoesNotMatchTopic as exc:
                 raise CommandError(str(exc), returncode=2) from exc
             except InstanceIdInUse as exc:
                 raise CommandError(str(exc), returncode=3) from exc

@@ -1,15 +1,17 @@
-"""An in-memory broker for the core's tests: enough of Kafka to drive `ImpressionConsumer` in
-milliseconds (partitions as lists, one group with eager round-robin rebalances, seeks,
-out-of-range resets, commits that fail during a rebalance), plus a dead-letter sink and a clock.
+"""An in-memory broker: enough of Kafka to drive `ImpressionConsumer` in milliseconds (partitions
+as lists, one group with eager round-robin rebalances, seeks, out-of-range resets, retention,
+recreated topics, commits that fail during a rebalance), a dead-letter sink and a clock.
+tests/stats/test_consumer_contract.py holds it to the same contract as the Kafka adapters.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from stats.consumer.ports import Polled
-from stats.consumer.records import BrokerFailure, DeadLetter, Partition, Record
+from stats.consumer.records import CREATE_TIME, BrokerFailure, DeadLetter, Partition, Record
 
 
 class FakeClock:
@@ -29,6 +31,7 @@ class FakeClock:
 class PartitionLog:
     start: int = 0  # first retained offset
     records: list[Record] = field(default_factory=list)
+    identity: str = field(default_factory=lambda: str(uuid.uuid4()))  # new when recreated
 
     @property
     def end(self) -> int:
@@ -53,14 +56,22 @@ class InMemoryBroker:
         index: int,
         value: bytes | None,
         key: bytes | None = b"k",
+        *,
         timestamp: int | None = None,
+        timestamp_type: int = CREATE_TIME,
     ) -> Record:
-        """Append a record; without `timestamp` (ms) it has none and is judged by now."""
+        """Append a record (without a timestamp unless given, like a v0 message)."""
         partition = Partition(self.topic, index)
         log = self.logs[partition]
-        record = Record(self.topic, index, log.end, key, value, timestamp)
+        record = Record(self.topic, index, log.end, key, value, timestamp, timestamp_type)
         log.records.append(record)
         return record
+
+    def expire(self, index: int, *, before: int) -> None:
+        """Records below offset `before` leave the log, as retention deletes them."""
+        log = self.logs[Partition(self.topic, index)]
+        log.records = [r for r in log.records if r.offset >= before]
+        log.start = max(log.start, before)
 
     def recreate(self, index: int) -> None:
         """The partition's log starts again at offset 0, as after a topic was recreated."""
@@ -154,6 +165,9 @@ class InMemoryConsumer:
 
     def topic_partitions(self) -> int | None:
         return len(self.broker.logs)
+
+    def identities(self, partitions: Sequence[Partition]) -> dict[Partition, str | None]:
+        return {p: self.broker.logs[p].identity for p in partitions}
 
     def close(self) -> None:
         if not self.closed:
