@@ -26,7 +26,7 @@ from stats.models import PartitionLagSample, PartitionOffset, PartitionProgress,
 from stats.recording import STAGING
 
 if TYPE_CHECKING:
-    from stats.services import OffsetUpdate
+    from stats.offset_update import OffsetUpdate
 
 KEY = ("consumer_group", "topic", "partition")
 

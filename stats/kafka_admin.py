@@ -36,6 +36,20 @@ def _timeout_ms() -> int:
     return int(settings.KAFKA_ADMIN_TIMEOUT_SECONDS * 1000)
 
 
+def short_lived_admin(client_id: str) -> KafkaAdminClient:
+    """An admin client bounded by KAFKA_ADMIN_TIMEOUT_SECONDS for one task; the caller closes it.
+    Raises BrokerUnavailable when the broker does not answer."""
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            client_id=client_id,
+            bootstrap_timeout_ms=_timeout_ms(),
+            request_timeout_ms=_timeout_ms() * 3,
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailable(_unreachable(exc)) from exc
+
+
 def ensure_topics(
     *, topic: str, partitions: int, replication_factor: int, create: bool = True
 ) -> list[str]:
@@ -47,15 +61,7 @@ def ensure_topics(
     Raises BrokerUnavailable when the broker does not answer.
     """
     wanted = [topic, dead_letter_topic(topic)]
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            client_id="stats-topic-admin",
-            bootstrap_timeout_ms=_timeout_ms(),
-            request_timeout_ms=_timeout_ms() * 3,
-        )
-    except KafkaError as exc:
-        raise BrokerUnavailable(_unreachable(exc)) from exc
+    admin = short_lived_admin("stats-topic-admin")
     try:
         missing = [name for name in wanted if name not in set(admin.list_topics())]
         if not create:

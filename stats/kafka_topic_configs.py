@@ -9,11 +9,10 @@ loses records sooner than the operator expects.
 from __future__ import annotations
 
 from django.conf import settings
-from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from stats.kafka_admin import BrokerUnavailable, _timeout_ms, _unreachable, dead_letter_topic
+from stats.kafka_admin import BrokerUnavailable, _unreachable, dead_letter_topic, short_lived_admin
 from stats.retention import topic_configs
 
 
@@ -25,15 +24,7 @@ def topic_config_drift(topic: str) -> list[str]:
         topic: topic_configs(dead_letters=False),
         dead_letter_topic(topic): topic_configs(dead_letters=True),
     }
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            client_id="stats-topic-configs",
-            bootstrap_timeout_ms=_timeout_ms(),
-            request_timeout_ms=_timeout_ms() * 3,
-        )
-    except KafkaError as exc:
-        raise BrokerUnavailable(_unreachable(exc)) from exc
+    admin = short_lived_admin("stats-topic-configs")
     try:
         found = admin.describe_configs(
             [

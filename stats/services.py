@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -16,28 +15,9 @@ from impressions.models import Impression
 from stats import bulk_sql as sql
 from stats import completeness, recording, retention
 from stats.models import PartitionOffset
+from stats.offset_update import OffsetUpdate
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OffsetUpdate:
-    """The next offset to read for one partition, stored in the same transaction as its rows.
-
-    `topic_identity` is adopted by a ledger row that has none (and never replaces one);
-    `expired_unrecorded` is added to the row's count when this update moves it forward.
-    """
-
-    consumer_group: str
-    topic: str
-    partition: int
-    next_offset: int
-    topic_identity: str | None = None
-    expired_unrecorded: int = 0
-    # Progress in time and a lag sample, kept by stats.completeness; None where not known.
-    read_through: datetime | None = None  # see PartitionProgress
-    end_offset: int | None = None  # the partition's end offset just seen: stores a lag sample
-    topic_partitions: int | None = None  # how many partitions the topic has
 
 
 def record_impressions(

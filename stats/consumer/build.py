@@ -19,9 +19,10 @@ from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.records import LedgerEntry, Partition
 from stats.dead_letter_services import breaker_open, breakers_clear
 from stats.maintenance import RawRowPruner
+from stats.offset_update import OffsetUpdate
 from stats.progress_selectors import completeness_get
 from stats.selectors import ledger_rows
-from stats.services import OffsetUpdate, record_impressions
+from stats.services import record_impressions
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

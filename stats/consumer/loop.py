@@ -145,7 +145,7 @@ class ImpressionConsumer:
         if self._maintenance is not None:
             self._maintenance()
         self._progress.tick(self._clock(), self._lag)
-        self.observer.stepped(lag=self._partition_lag())
+        self.observer.stepped(lag=self._partition_lag(), totals=self.totals)
         if self.config.mark_interval is not None:
             self._read_progress.tick(self._clock(), self.positions.next)
         return self._idle_exit_code()

@@ -4,6 +4,8 @@
 registry of its own (one process, no multiprocess files) that `metrics_server` exposes:
 
 - stats_consumer_records_total{outcome}: recorded, duplicate, dead_lettered;
+- stats_consumer_expired_unrecorded_total: records that left the topic (retention) before they
+  were recorded, a loss (also logged as an error and kept per partition in the ledger);
 - stats_consumer_batch_duration_seconds, stats_consumer_commit_duration_seconds{target}
   (database: the one transaction of rows, counters and ledger; broker: the offset commit);
 - stats_consumer_lag{topic,partition}: end offset last seen while fetching minus the next offset
@@ -53,6 +55,12 @@ class ConsumerMetrics:
         )
         for outcome in ("recorded", "duplicate", "dead_lettered"):
             self._records.labels(outcome)  # present at 0 from the start
+        self._expired = Counter(
+            "stats_consumer_expired_unrecorded",
+            "Records that left the topic (retention) before they were recorded: a loss.",
+            registry=r,
+        )
+        self._expired_seen = 0
         self._batch = Histogram(
             "stats_consumer_batch_duration_seconds",
             "From a batch in hand to its offsets committed.",
@@ -99,7 +107,11 @@ class ConsumerMetrics:
 
     # --- the loop's observer -------------------------------------------------------------------
 
-    def stepped(self, *, lag: Mapping[Partition, int]) -> None:
+    def stepped(
+        self, *, lag: Mapping[Partition, int], totals: ConsumerTotals | None = None
+    ) -> None:
+        if totals is not None:
+            self._count_expired(totals)
         with self._lock:
             for gone in self._lagging - set(lag):
                 self._lag.remove(gone.topic, str(gone.index))
@@ -109,6 +121,11 @@ class ConsumerMetrics:
             self._owned_count = len(lag)
         self._owned.set(len(lag))
         self._refresh_watermark()
+
+    def _count_expired(self, totals: ConsumerTotals) -> None:
+        if totals.expired_unrecorded > self._expired_seen:
+            self._expired.inc(totals.expired_unrecorded - self._expired_seen)
+            self._expired_seen = totals.expired_unrecorded
 
     def _refresh_watermark(self) -> None:
         now = time.monotonic()
@@ -124,6 +141,7 @@ class ConsumerMetrics:
             self.set_complete_through(through)
 
     def batch_recorded(self, *, totals: ConsumerTotals, times: BatchTimes) -> None:
+        self._count_expired(totals)
         seen, self._seen = self._seen, (totals.recorded, totals.duplicates, totals.dead_lettered)
         for outcome, before, now in zip(
             ("recorded", "duplicate", "dead_lettered"), seen, self._seen, strict=True

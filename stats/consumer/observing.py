@@ -28,8 +28,11 @@ class BatchTimes:
 class LoopObserver(Protocol):
     """Receives the loop's reports on the loop's thread; must return quickly and not raise."""
 
-    def stepped(self, *, lag: Mapping[Partition, int]) -> None:
-        """After each poll: records behind the end offset last seen, per owned seeked partition."""
+    def stepped(
+        self, *, lag: Mapping[Partition, int], totals: ConsumerTotals | None = None
+    ) -> None:
+        """After each poll: records behind the end offset last seen, per owned seeked partition,
+        and the running totals (records found expired are counted at a seek, not in a batch)."""
         ...
 
     def batch_recorded(self, *, totals: ConsumerTotals, times: BatchTimes) -> None:
@@ -40,7 +43,9 @@ class LoopObserver(Protocol):
 class NoObserver:
     """The default: reports go nowhere."""
 
-    def stepped(self, *, lag: Mapping[Partition, int]) -> None:
+    def stepped(
+        self, *, lag: Mapping[Partition, int], totals: ConsumerTotals | None = None
+    ) -> None:
         pass
 
     def batch_recorded(self, *, totals: ConsumerTotals, times: BatchTimes) -> None:

@@ -1,9 +1,9 @@
 """What the consumer core needs from the outside world, as typed contracts.
 
 `kafka_client.KafkaConsumerClient` and `dead_letters.KafkaDeadLetterSink` implement them on
-Kafka, `build.py` on the database; `testing.py` implements them in memory for fast tests.
-tests/stats/test_consumer_contract.py runs one suite against both broker sides, and the core's
-tests run against the in-memory store and the real recorder alike.
+Kafka, `build.py` on the database; the package `testing/` implements them in memory for fast
+tests. tests/stats/test_consumer_contract.py runs one suite against both broker sides, and the
+core's tests run against the in-memory store and the real recorder alike.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 
 from impressions.contract import AdImpressionEvent
 from stats.consumer.records import DeadLetter, LedgerEntry, Partition, Record
-from stats.services import OffsetUpdate
+from stats.offset_update import OffsetUpdate
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from django.db import Error as DatabaseFailure
 
 from stats.consumer.ports import ConsumerClient, Recorder
 from stats.consumer.records import Batch, BrokerFailure, Partition
-from stats.services import OffsetUpdate
+from stats.offset_update import OffsetUpdate
 
 logger = logging.getLogger(__name__)
 

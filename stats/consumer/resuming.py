@@ -12,7 +12,7 @@ from stats.consumer.ports import ConsumerClient, LedgerReader, Recorder
 from stats.consumer.positions import Positions, check_identity, report_expired, resume_offset
 from stats.consumer.progress import ConsumerTotals
 from stats.consumer.records import Batch, Partition
-from stats.services import OffsetUpdate
+from stats.offset_update import OffsetUpdate
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from impressions.contract import AdImpressionEvent
 from stats.consumer.ports import Recorder
 from stats.consumer.read_progress import Mark
 from stats.consumer.records import DeadLetter, Partition, Record
-from stats.services import OffsetUpdate
+from stats.offset_update import OffsetUpdate
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from selenium.webdriver.common.by import By
 
 from impressions.contract import AdImpressionEvent
 from stats.bucketing import floor_to
-from stats.services import OffsetUpdate, record_impressions
+from stats.offset_update import OffsetUpdate
+from stats.services import record_impressions
 from tests.browser.helpers import assert_clean, screenshot
 from tests.browser.test_dashboard import wait_for_chart
 

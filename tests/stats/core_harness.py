@@ -18,7 +18,8 @@ from stats.consumer.build import DatabaseRecorder, database_ledger
 from stats.consumer.records import LedgerEntry
 from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters, InMemoryStore
 from stats.models import PartitionOffset
-from stats.services import OffsetUpdate, record_impressions
+from stats.offset_update import OffsetUpdate
+from stats.services import record_impressions
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 POISON = b"{not json"

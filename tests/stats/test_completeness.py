@@ -17,9 +17,10 @@ from stats.consumer.build import DatabaseRecorder, database_ledger
 from stats.consumer.testing import InMemoryBroker, InMemoryConsumer, InMemoryDeadLetters
 from stats.lag_verdict import SAMPLE_SLOTS
 from stats.models import PartitionLagSample, PartitionProgress
+from stats.offset_update import OffsetUpdate
 from stats.progress_selectors import completeness_get
 from stats.selectors import stored_offsets
-from stats.services import OffsetUpdate, record_impressions
+from stats.services import record_impressions
 from tests.stats.topic_data import database_refuses
 
 pytestmark = pytest.mark.django_db

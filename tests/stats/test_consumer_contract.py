@@ -313,3 +313,23 @@ def test_the_dead_letter_sink_keeps_each_record_with_its_reason_and_source(
         (None, "record has no value", f"{backend.topic}/2/0"),
     ]
     sink.close()
+
+
+def test_a_paused_partition_is_not_fetched_while_the_others_are_and_the_count_is_known(
+    backend: Backend,
+) -> None:
+    """What the dead-letter breaker (pause) and completeness (topic_partitions) rely on."""
+    member = backend.member()
+    poll_until(backend, [member], lambda: member.assignment() == all_partitions(backend))
+    assert member.topic_partitions() == PARTITIONS
+    p0, p1 = Partition(backend.topic, 0), Partition(backend.topic, 1)
+    member.pause([p0])
+    for n in range(3):
+        backend.produce(0, f"held-{n}".encode())
+        backend.produce(1, f"flows-{n}".encode())
+    seen: dict[Partition, list[Record]] = {}
+    poll_until(backend, [member], lambda: len(seen.get(p1, [])) >= 3, seen=seen)
+    for _ in range(5):  # a few more rounds: partition 0 stays held
+        poll_until(backend, [member], lambda: True, seen=seen)
+    assert p0 not in seen
+    assert [r.value for r in seen[p1]] == [f"flows-{n}".encode() for n in range(3)]

@@ -16,8 +16,8 @@ from stats.consumer import ImpressionConsumer, LedgerAheadOfTopic
 from stats.consumer.records import Record
 from stats.consumer.testing import InMemoryBroker, InMemoryDeadLetters
 from stats.models import PartitionOffset
+from stats.offset_update import OffsetUpdate
 from stats.selectors import stored_offsets
-from stats.services import OffsetUpdate
 from tests.stats.core_harness import (
     POISON,
     T0,

@@ -21,6 +21,8 @@ from kafka import KafkaProducer
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.metrics_server import MetricsServer
+from stats.consumer.observing import BatchTimes
+from stats.consumer.progress import ConsumerTotals
 from stats.consumer.records import Partition
 from stats.kafka_admin import ensure_topics
 from stats.progress_selectors import completeness_get
@@ -197,3 +199,22 @@ def test_a_metrics_port_in_use_is_refused_with_what_to_do() -> None:
         server.close()
     with pytest.raises(CommandError, match="--metrics-port must be a TCP port"):
         call_command("runconsumer", metrics_port=70000)
+
+
+def test_expired_records_are_counted_once_from_the_running_totals(
+    served: tuple[ConsumerMetrics, int],
+) -> None:
+    """Found at a seek (reported by a step) or before a batch (reported with it): each record
+    that left the topic unrecorded is counted once."""
+    metrics, port = served
+    name = "stats_consumer_expired_unrecorded_total"
+    totals = ConsumerTotals()
+    metrics.stepped(lag={}, totals=totals)
+    assert sample(fetch(port, "GET", "/metrics").body.decode(), name) == 0
+    totals.expired_unrecorded = 20  # a seek found offsets 10..29 gone
+    metrics.stepped(lag={}, totals=totals)
+    metrics.stepped(lag={}, totals=totals)
+    totals.expired_unrecorded = 25  # five more, found before a batch
+    metrics.batch_recorded(totals=totals, times=BatchTimes(0.1, 0.05, 0.01, True))
+    metrics.stepped(lag={}, totals=totals)
+    assert sample(fetch(port, "GET", "/metrics").body.decode(), name) == 25

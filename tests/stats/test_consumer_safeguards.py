@@ -30,6 +30,7 @@ from tests.stats.topic_data import (
     produce_events,
     wait_for,
 )
+from tests.web_server import fetch, free_port, sample
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -211,7 +212,8 @@ def test_records_that_expire_while_the_database_refuses_are_reported_not_skipped
 
     to_partition_0(10)
     log = tmp_path / "consumer.log"
-    consumer = consumer_process("--exit-when-idle", "3", log=log)
+    port = free_port()
+    consumer = consumer_process("--exit-when-idle", "6", "--metrics-port", str(port), log=log)
     wait_for(lambda: processed() >= 10, "the first 10 records", proc=consumer)
 
     def failures() -> int:
@@ -225,6 +227,12 @@ def test_records_that_expire_while_the_database_refuses_are_reported_not_skipped
         admin.close()
         seen = failures()  # two more attempts: the rewound fetch now starts past the ledger
         wait_for(lambda: failures() >= seen + 2, "attempts after the expiry", proc=consumer)
+
+    def expired_metric() -> float:
+        text = fetch(port, "GET", "/metrics").body.decode()
+        return sample(text, "stats_consumer_expired_unrecorded_total")
+
+    wait_for(lambda: expired_metric() == 20, "the expired-records metric", proc=consumer)
     assert consumer.wait(timeout=120) == 0
 
     assert "offsets 10..29 expired (retention) before they were recorded" in log.read_text()

@@ -16,7 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from impressions.contract import AdImpressionEvent
-from stats.services import OffsetUpdate, record_impressions
+from stats.offset_update import OffsetUpdate
+from stats.services import record_impressions
 
 pytestmark = pytest.mark.django_db
 

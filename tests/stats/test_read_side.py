@@ -15,7 +15,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from impressions.contract import AdImpressionEvent
-from stats.services import OffsetUpdate, record_impressions
+from stats.offset_update import OffsetUpdate
+from stats.services import record_impressions
 
 pytestmark = pytest.mark.django_db
 

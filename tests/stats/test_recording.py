@@ -11,7 +11,8 @@ from django.db import IntegrityError
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats.models import ALL_ADS, AdDailyUser, AdMinuteCount, PartitionOffset
-from stats.services import OffsetUpdate, impressions_prune, record_impressions
+from stats.offset_update import OffsetUpdate
+from stats.services import impressions_prune, record_impressions
 
 pytestmark = pytest.mark.django_db
 

@@ -137,12 +137,14 @@ def test_three_members_lose_one_to_sigkill_gain_a_fourth_and_count_every_event_o
     options = ("--topic", topic, "--session-timeout-ms", "6000", "--batch-size", "200",
                "--progress-interval", "60")  # fmt: skip
     expected: Counter[str] = Counter()
-    chunks, chunk = 60, 400
+    max_chunks, chunk = 480, 400
+    group_changed = threading.Event()
 
-    def keep_producing() -> None:  # events keep arriving on every partition for ~15 s
-        for _ in range(chunks):
+    def keep_producing() -> None:  # events keep arriving on every partition until the group
+        for _ in range(max_chunks):  # has changed (at most ~2 minutes: then it proves nothing)
             expected.update(produce_events(raw_producer, topic, chunk, ads=36))
-            time.sleep(0.25)
+            if group_changed.wait(0.25):
+                return
 
     producing = threading.Thread(target=keep_producing)
     producing.start()
@@ -165,7 +167,9 @@ def test_three_members_lose_one_to_sigkill_gain_a_fourth_and_count_every_event_o
     wait_for(lambda: owned_by(survivors), "the survivors and the fourth owning all six",
              timeout_s=60)  # fmt: skip
     assert producing.is_alive(), "the group changed after the work: it proves nothing"
+    group_changed.set()
     producing.join()
+    produced = sum(expected.values())
 
     ends = end_offsets(topic)
     wait_for(
@@ -179,11 +183,11 @@ def test_three_members_lose_one_to_sigkill_gain_a_fourth_and_count_every_event_o
         timeout_s=120,
     )
     assert owned_by(survivors), "a partition was left without an owner"
-    assert sum(ends.values()) == chunks * chunk
+    assert sum(ends.values()) == produced
     for proc in survivors:
         stop(proc)
     assert_exact(stats_client, expected)
-    assert Impression.objects.count() == chunks * chunk
+    assert Impression.objects.count() == produced
 
 
 def test_sigterm_leaves_the_group_at_once_and_stay_on_stop_keeps_the_member(

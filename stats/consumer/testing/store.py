@@ -10,7 +10,7 @@ from django.db import OperationalError
 
 from impressions.contract import AdImpressionEvent
 from stats.consumer.records import LedgerEntry
-from stats.services import OffsetUpdate
+from stats.offset_update import OffsetUpdate
 
 
 class InMemoryStore:
