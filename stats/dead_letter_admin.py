@@ -1,6 +1,7 @@
 """The dead-letter page: the admin's list of `DeadLetter` (mirrored from `<topic>.dlq` each time
 the list opens) with filters, the raw key and value shown escaped, and the actions replay,
-discard (with a note) and export (JSON). Thin: every write is a service in
+discard (with a note) and export (JSON); each dead letter's detail page links to "Fix and
+replay" (stats.dead_letter_fix_admin). Thin: every write is a service in
 stats.dead_letter_services. Staff only, like the whole admin; the actions need the
 `stats.change_deadletter` permission (superusers have it)."""
 
@@ -18,11 +19,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from stats import dead_letter_services as services
+from stats.dead_letter_fix_admin import fix_view
 from stats.kafka_admin import BrokerUnavailable, dead_letter_topic
 from stats.models import DeadLetter
 from stats.selectors import dead_letters_as_json, open_breakers
@@ -64,12 +66,19 @@ class DeadLetterAdmin(admin.ModelAdmin):
                                     "reason")}),
         ("Source record", {"fields": ("source", "source_timestamp", "consumer_group")}),
         ("Raw payload (escaped)", {"fields": ("raw_key", "raw_value", "truncated")}),
-        ("Triage", {"fields": ("replay_count", "replayed_at", "replayed_by", "discarded_at",
-                               "discarded_by", "discard_note")}),
+        ("Triage", {"fields": ("replay_count", "replayed_at", "replayed_by", "raw_fixed_value",
+                               "discarded_at", "discarded_by", "discard_note")}),
         ("Headers", {"fields": ("header_table",)}),
     )
     # fmt: on
-    readonly_fields = ("position", "source", "raw_key", "raw_value", "header_table")
+    readonly_fields = (
+        "position",
+        "source",
+        "raw_key",
+        "raw_value",
+        "raw_fixed_value",
+        "header_table",
+    )  # fmt: skip
 
     class Media:
         css = {"all": ("stats/dead_letters.css",)}
@@ -106,6 +115,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def raw_value(self, obj: DeadLetter) -> str:
         return _pre(obj.value)
 
+    @admin.display(description="fixed value replayed")
+    def raw_fixed_value(self, obj: DeadLetter) -> str:
+        return _pre(obj.fixed_value)
+
     @admin.display(description="headers")
     def header_table(self, obj: DeadLetter) -> str:
         rows = format_html_join("", "<tr><th>{}</th><td><code>{}</code></td></tr>", obj.headers)
@@ -117,7 +130,26 @@ class DeadLetterAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.export_matching_view),
             name="stats_deadletter_export",
         )
-        return [export, *super().get_urls()]
+        fix = path(
+            "<path:object_id>/fix/",
+            self.admin_site.admin_view(self.fix_and_replay_view),
+            name="stats_deadletter_fix",
+        )
+        return [export, fix, *super().get_urls()]
+
+    def fix_and_replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return fix_view(self, request, object_id)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """The read-only detail page, with a "Fix and replay" link for those who may triage."""
+        fix_url = None
+        if self.has_triage_permission(request):
+            fix_url = reverse("admin:stats_deadletter_fix", args=[object_id])
+        return super().change_view(
+            request, object_id, form_url, {"fix_url": fix_url, **(extra_context or {})}
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """Mirror what is new in the dead-letter topic first (bounded), then list."""

@@ -48,6 +48,9 @@ class DeadLetter(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     discard_note = models.TextField(blank=True)
+    fixed_value = models.BinaryField(
+        null=True, help_text="The value an operator fixed and replayed instead of `value`."
+    )
     mirrored_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

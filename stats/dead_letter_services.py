@@ -5,6 +5,11 @@ Replaying re-publishes a dead letter's original key and value to its source topi
 partition), with `dlq.replay-count` one above the copy's. The consumer then records it like any
 record: its event id makes a second replay count nothing, and a record that is still invalid
 is dead-lettered again, carrying its replay count into the mirror.
+
+Fixing and replaying (`dead_letter_replay_fixed`) publishes an operator's corrected value
+instead, once it passes the consumer's own contract; the letter keeps that value
+(`fixed_value`), and a later replay of the letter re-publishes the fixed copy, never the
+broken original.
 """
 
 from __future__ import annotations
@@ -19,11 +24,19 @@ from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from impressions.contract import (
+    LATEST_TIMESTAMP,
+    AdImpressionEvent,
+    decode_event,
+    event_key,
+    is_ad_id,
+)
 from stats import dead_letter_topic as topic_io
 from stats.kafka_admin import dead_letter_topic
 from stats.models import ConsumerBreaker, DeadLetter
 
 REPLAY_COUNT_HEADER = "dlq.replay-count"  # decimal text, as the consumer's sink carries it
+EDITED_BY_HEADER = "dlq.edited-by"  # the username of who fixed the value
 REPLAY_CHUNK = 500
 # Spring Kafka's binary headers: big-endian 4-byte (partition) and 8-byte (offset, time) ints.
 _BINARY_HEADERS = {
@@ -125,12 +138,14 @@ class ReplayResult:
 def dead_letters_replay(*, letters: QuerySet[DeadLetter], user: Any) -> ReplayResult:
     """Re-publish each letter's original key and value to its source topic and partition, with
     `dlq.replay-count` = its replay count + 1, in chunks; each chunk is marked replayed (who,
-    when) once the broker has acknowledged it. Discarded letters and truncated copies are
-    skipped. Raises kafka_admin.BrokerUnavailable (chunks acknowledged before stay replayed).
+    when) once the broker has acknowledged it. A letter fixed before (`fixed_value`) replays
+    its fixed copy instead. Discarded letters and truncated copies not fixed are skipped.
+    Raises kafka_admin.BrokerUnavailable (chunks acknowledged before stay replayed).
     """
     discarded = letters.filter(status=DeadLetter.Status.DISCARDED).count()
-    truncated = letters.exclude(status=DeadLetter.Status.DISCARDED).filter(truncated=True).count()
-    wanted = letters.exclude(status=DeadLetter.Status.DISCARDED).filter(truncated=False)
+    live = letters.exclude(status=DeadLetter.Status.DISCARDED)
+    truncated = live.filter(truncated=True, fixed_value__isnull=True).count()
+    wanted = live.exclude(truncated=True, fixed_value__isnull=True)
     ids = list(
         wanted.order_by("dlq_topic", "dlq_partition", "dlq_offset").values_list("pk", flat=True)
     )
@@ -144,16 +159,87 @@ def dead_letters_replay(*, letters: QuerySet[DeadLetter], user: Any) -> ReplayRe
 
 
 def _replay_of(letter: DeadLetter) -> topic_io.OutgoingRecord:
+    if letter.fixed_value is not None:
+        fixed = bytes(letter.fixed_value)
+        return _fixed_replay_of(letter, fixed, decode_event(fixed, now=LATEST_TIMESTAMP), ())
     return topic_io.OutgoingRecord(
         topic=letter.source_topic,
         partition=letter.source_partition,
         key=None if letter.key is None else bytes(letter.key),
         value=None if letter.value is None else bytes(letter.value),
-        headers=(
-            (REPLAY_COUNT_HEADER, str(letter.replay_count + 1).encode()),
-            ("dlq.replayed-from", str(letter).encode()),
-        ),
+        headers=_replay_headers(letter),
     )
+
+
+def _replay_headers(letter: DeadLetter) -> topic_io.Headers:
+    return (
+        (REPLAY_COUNT_HEADER, str(letter.replay_count + 1).encode()),
+        ("dlq.replayed-from", str(letter).encode()),
+    )
+
+
+def judged_at(letter: DeadLetter) -> datetime:
+    """The reference for the contract's future-time rule, as the consumer chose it for the
+    original record (stats.consumer.decoding.published_at): its timestamp, or none at all
+    (only the absolute range) when the dead letter did not carry a usable one."""
+    return letter.source_timestamp or LATEST_TIMESTAMP
+
+
+def usable_key(key: bytes | memoryview | None) -> bytes | None:
+    """The key, when it is an ad id (what the API's producer writes); else None."""
+    if key is None:
+        return None
+    try:
+        return bytes(key) if is_ad_id(bytes(key).decode("utf-8")) else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _fixed_replay_of(
+    letter: DeadLetter, value: bytes, event: AdImpressionEvent, extra: topic_io.Headers
+) -> topic_io.OutgoingRecord:
+    """The original key and partition when the key is a usable ad id; else the key the
+    contract derives from the fixed event, and that key chooses the partition."""
+    key = usable_key(letter.key)
+    return topic_io.OutgoingRecord(
+        topic=letter.source_topic,
+        partition=letter.source_partition if key is not None else None,
+        key=key if key is not None else event_key(event),
+        value=value,
+        headers=(*_replay_headers(letter), *extra),
+    )
+
+
+class NotReplayable(ValueError):
+    """The letter cannot be fixed and replayed (discarded, or no source topic)."""
+
+
+@transaction.atomic
+def dead_letter_replay_fixed(*, letter: DeadLetter, value: bytes, user: Any) -> DeadLetter:
+    """Validate `value` with the consumer's contract (decode_event, judged at the original
+    record's time: `judged_at`), publish it to the letter's source topic with the original key
+    (or the contract's `event_key` when that key is missing or not an ad id) and the headers
+    `dlq.replay-count` (+1), `dlq.replayed-from` and `dlq.edited-by` (the username), then mark
+    the letter replayed by `user`, now, keeping the fixed value. Returns the updated letter.
+
+    Raises impressions.contract.ContractError (its reason says why; nothing is published),
+    NotReplayable for a discarded letter, kafka_admin.BrokerUnavailable (the letter stays as
+    it was; the record may or may not have been written, and a resend counts it once).
+    """
+    locked = DeadLetter.objects.select_for_update().get(pk=letter.pk)
+    if locked.status == DeadLetter.Status.DISCARDED:
+        raise NotReplayable(f"{locked} was discarded; it is not replayed")
+    if not locked.source_topic:
+        raise NotReplayable(f"{locked} does not say which topic it came from")
+    event = decode_event(value, now=judged_at(locked))
+    edited_by = ((EDITED_BY_HEADER, user.get_username().encode()),)
+    topic_io.publish([_fixed_replay_of(locked, value, event, edited_by)])
+    locked.status = DeadLetter.Status.REPLAYED
+    locked.replayed_at = timezone.now()
+    locked.replayed_by = user
+    locked.fixed_value = value
+    locked.save(update_fields=["status", "replayed_at", "replayed_by", "fixed_value"])
+    return locked
 
 
 def dead_letters_discard(*, letters: QuerySet[DeadLetter], user: Any, note: str) -> int:

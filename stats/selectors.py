@@ -293,11 +293,13 @@ def dead_letters_as_json(letters: QuerySet[DeadLetter]) -> list[dict[str, Any]]:
             "replay_count": d.replay_count,
             "status": d.status,
             "replayed_at": d.replayed_at.isoformat() if d.replayed_at else None,
+            "replayed_by": d.replayed_by.get_username() if d.replayed_by else None,
+            **_bytes_field("fixed_value", d.fixed_value),
             "discarded_at": d.discarded_at.isoformat() if d.discarded_at else None,
             "discarded_by": d.discarded_by.get_username() if d.discarded_by else None,
             "discard_note": d.discard_note,
         }
-        for d in letters.select_related("discarded_by")
+        for d in letters.select_related("discarded_by", "replayed_by")
     ]
 
 

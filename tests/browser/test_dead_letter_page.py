@@ -1,5 +1,6 @@
 """The dead-letter page in a real browser: reached from the admin index, lists what the
-consumer dead-lettered with the payload escaped, and discards with a note; no console error
+consumer dead-lettered with the payload escaped, discards with a note, and fixes and replays
+one record from its detail page; no console error
 and nothing from another origin (the page runs under CSP script-src 'self')."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from selenium.webdriver.support.ui import Select
 
 from stats.models import DeadLetter
 from tests.browser.helpers import assert_clean, screenshot
+from tests.stats.topic_data import counted_per_ad
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -64,4 +66,45 @@ def test_the_dead_letter_page_lists_escapes_and_discards_with_a_note(
     browser.find_element(By.ID, "discard-submit").click()
     assert "Discarded 3 dead letters" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
     assert set(DeadLetter.objects.values_list("status", flat=True)) == {"discarded"}
+    assert_clean(browser, live_site.url)
+
+
+def test_a_dead_letter_is_fixed_and_replayed_from_its_detail_page(
+    logged_in_browser: WebDriver,
+    live_site: LiveServer,
+    raw_producer: KafkaProducer,
+    topic: str,
+    run_consumer: Callable[..., None],
+) -> None:
+    broken = json.dumps(GOOD | {"event_id": str(uuid.uuid4()), "user_id": 7}).encode()
+    raw_producer.send(topic, key=b"ad-b", value=broken, partition=1)
+    raw_producer.flush()
+    run_consumer()
+    browser = logged_in_browser
+
+    browser.find_element(By.ID, "dead-letters-link").click()
+    browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").click()
+    browser.find_element(By.ID, "fix-and-replay").click()
+    value = browser.find_element(By.ID, "id_value")
+    assert value.get_attribute("value") == broken.decode()  # prefilled with the record's value
+
+    value.clear()
+    value.send_keys(
+        broken.decode().replace('"user_id": 7', '"user_id": "7"').replace("ad-b", "ad b")
+    )
+    browser.find_element(By.ID, "fix-submit").click()
+    refused = browser.find_element(By.ID, "fix-value-errors").text
+    assert refused.startswith("Not replayed: ad_id")  # the contract's reason; nothing sent
+    screenshot(browser, "admin-dead-letter-fix", full_page=True)
+
+    value = browser.find_element(By.ID, "id_value")
+    value.clear()
+    value.send_keys(broken.decode().replace('"user_id": 7', '"user_id": "7"'))
+    browser.find_element(By.ID, "fix-submit").click()
+    assert "Replayed a fixed copy" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    assert '"user_id": "7"' in browser.find_element(By.CSS_SELECTOR, ".field-raw_fixed_value").text
+    (letter,) = DeadLetter.objects.all()
+    assert letter.status == "replayed" and letter.fixed_value is not None
+    run_consumer()
+    assert counted_per_ad() == {"ad-b": 1}
     assert_clean(browser, live_site.url)

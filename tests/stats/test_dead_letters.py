@@ -1,6 +1,6 @@
 """Dead-letter triage on the real broker and database: Spring's headers on `.dlq`, the admin's
-list (mirrored from the topic), replay, discard with a note, JSON export, and the breaker in a
-consumer process."""
+list (mirrored from the topic), replay, fix and replay, discard with a note, JSON export, and
+the breaker in a consumer process."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ import struct
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from rest_framework.test import APIClient
 
 from impressions.models import Impression
 from stats.kafka_admin import dead_letter_topic
@@ -262,3 +266,153 @@ def test_a_consumer_process_stops_dead_lettering_a_run_of_invalid_records(
     dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=60)
     offsets = [struct.unpack(">q", dict(r.headers)["kafka_dlt-original-offset"])[0] for r in dead]
     assert sorted(offsets) == list(range(5, 65))  # each once
+
+
+FIX_URL = "admin:stats_deadletter_fix"
+
+
+def fixed(**fields: Any) -> str:
+    """A valid event (for ad-fix) with a client-chosen event id, as an operator would type it."""
+    chosen = {"ad_id": "ad-fix", "event_id": str(uuid.uuid4())}
+    return json.dumps(GOOD | chosen | fields, indent=2)
+
+
+def by_source_offset() -> list[DeadLetter]:
+    """The letters in the order of their source records (the .dlq partition follows the key)."""
+    return list(DeadLetter.objects.order_by("source_partition", "source_offset"))
+
+
+def api_total(client: APIClient, ad_id: str) -> int:
+    answer = client.get(f"/api/stats/ads/{ad_id}/", {"from": "2000-01-01"})
+    assert answer.status_code == 200
+    return int(answer.json()["impressions"])
+
+
+def end_offsets(servers: list[str], topic: str) -> dict[int, int]:
+    reader = KafkaConsumer(bootstrap_servers=servers, group_id=None)
+    try:
+        wanted = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic))]
+        return {tp.partition: offset for tp, offset in reader.end_offsets(wanted).items()}
+    finally:
+        reader.close()
+
+
+def test_fixing_three_malformed_records_counts_exactly_those_events_once(
+    raw_producer: KafkaProducer,
+    topic: str,
+    run_consumer: Callable[..., None],
+    admin_client: Client,
+    stats_client: APIClient,
+    kafka_servers: list[str],
+    staff_user: Any,
+) -> None:
+    # The issue's test: 3 malformed records, listed with their reasons; their fixed copies
+    # raise the statistics by exactly 3; replaying them again changes nothing.
+    raw_producer.send(topic, key=b"ad-fix", value=event(ad_id="ad-fix"), partition=0)
+    malformed = [
+        (b"bad ad!", event(ad_id="bad ad!")),  # the key is no ad id either
+        (b"ad-fix", event(ad_id="ad-fix", user_id=12345)),
+        (None, event(ad_id="ad-fix", timestamp="the day before yesterday")),  # no key
+    ]
+    for key, value in malformed:
+        raw_producer.send(topic, key=key, value=value, partition=0)
+    raw_producer.flush()
+    run_consumer()
+    assert api_total(stats_client, "ad-fix") == 1
+
+    page = admin_client.get(reverse(CHANGELIST))
+    dead = by_source_offset()
+    assert [d.reason_kind for d in dead] == ["ad_id", "user_id", "timestamp"]
+    assert [bytes(d.value or b"") for d in dead] == [value for _, value in malformed]
+    html = page.content.decode().replace("&#x27;", "'").replace("&quot;", '"')
+    assert all(d.reason[:60] in html for d in dead)
+
+    fixes = [fixed(), fixed(user_id="user-12345"), fixed(timestamp="2026-11-25T09:00:00Z")]
+    for letter, fix in zip(dead, fixes, strict=True):
+        detail = admin_client.get(reverse("admin:stats_deadletter_change", args=[letter.pk]))
+        fix_url = reverse(FIX_URL, args=[letter.pk])
+        assert f'href="{fix_url}" id="fix-and-replay"' in detail.content.decode()
+        form = admin_client.get(fix_url)
+        assert form.context["form"].initial["value"] == bytes(letter.value or b"").decode()
+        answer = admin_client.post(fix_url, {"value": fix})
+        assert answer.status_code == 302, answer.content.decode()[:2000]
+    dead = by_source_offset()
+    assert all(d.status == "replayed" and d.replayed_by == staff_user for d in dead)
+    assert [bytes(d.fixed_value or b"").decode() for d in dead] == fixes
+
+    run_consumer()
+    assert api_total(stats_client, "ad-fix") == 4  # exactly the three fixed events
+    replayed = [r for r in read_topic(kafka_servers, topic, expect=7) if r.headers]
+    assert sorted(r.value.decode() for r in replayed) == sorted(fixes)
+    keys = {r.value.decode(): r.key for r in replayed}
+    assert [keys[f] for f in fixes] == [b"ad-fix", b"ad-fix", b"ad-fix"]  # original or derived
+    for record in replayed:
+        headers = dict(record.headers)
+        assert headers["dlq.replay-count"] == b"1" and headers["dlq.edited-by"] == b"staff"
+        assert headers["dlq.replayed-from"].startswith(dead_letter_topic(topic).encode())
+
+    # The same fixed copies again, through the form and through the list's replay action.
+    for letter, fix in zip(dead, fixes, strict=True):
+        assert (
+            admin_client.post(reverse(FIX_URL, args=[letter.pk]), {"value": fix}).status_code == 302
+        )
+    ids = [str(d.pk) for d in dead]
+    admin_client.post(reverse(CHANGELIST), {"action": "replay", "_selected_action": ids})
+    run_consumer()
+    assert api_total(stats_client, "ad-fix") == 4
+    admin_client.get(reverse(CHANGELIST))
+    assert DeadLetter.objects.count() == 3  # the fixed copies were valid: no new dead letter
+    assert len(read_topic(kafka_servers, topic, expect=13, timeout_s=5)) == 13
+
+
+def test_an_invalid_fix_is_refused_with_the_contracts_reason_and_publishes_nothing(
+    raw_producer: KafkaProducer,
+    topic: str,
+    run_consumer: Callable[..., None],
+    admin_client: Client,
+    kafka_servers: list[str],
+) -> None:
+    published = int(datetime(2026, 11, 1, 12, tzinfo=UTC).timestamp() * 1000)
+    raw_producer.send(topic, key=b"ad-d", value=MALFORMED[0], partition=0, timestamp_ms=published)
+    raw_producer.send(topic, key=b"ad-d", value=b'{"ad_id": "\xff\xfe', partition=0)
+    raw_producer.flush()
+    run_consumer()
+    admin_client.get(reverse(CHANGELIST))
+    letter = next(d for d in letters() if bytes(d.value or b"") == MALFORMED[0])
+    url = reverse(FIX_URL, args=[letter.pk])
+
+    form = admin_client.get(url)
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in form.content  # prefilled, escaped
+    assert b"<script>alert(1)" not in form.content
+    before = end_offsets(kafka_servers, topic)
+
+    # Judged at the original record's time (1 Nov), as the consumer judged it: an event of
+    # 20 Nov was in the future then, though it is in the past now.
+    later = admin_client.post(url, {"value": fixed(timestamp="2026-11-20T00:00:00Z")})
+    assert later.status_code == 200
+    assert "timestamp" in later.context["form"].errors["value"][0]
+    wrong = admin_client.post(url, {"value": fixed(user_id=5)})
+    assert wrong.status_code == 200
+    reason = wrong.context["form"].errors["value"][0]
+    assert reason.startswith("Not replayed: user_id") and b"user_id" in wrong.content
+    broken = admin_client.post(url, {"value": "{"})
+    assert "not valid JSON" in broken.context["form"].errors["value"][0]
+    assert end_offsets(kafka_servers, topic) == before  # nothing published
+    letter.refresh_from_db()
+    assert (letter.status, letter.fixed_value, letter.replayed_by) == ("new", None, None)
+
+    # A value that is not UTF-8 is shown with replacement characters, and said to be.
+    raw = next(d for d in letters() if b"\xff" in bytes(d.value or b""))
+    shown = admin_client.get(reverse(FIX_URL, args=[raw.pk]))
+    assert "\ufffd" in shown.context["form"].initial["value"]
+    assert b'id="fix-not-utf8"' in shown.content
+
+    # Staff without the triage permission neither see the link nor reach the form.
+    viewer = get_user_model().objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename="view_deadletter"))
+    client = Client()
+    client.force_login(viewer)
+    detail = client.get(reverse("admin:stats_deadletter_change", args=[letter.pk]))
+    assert detail.status_code == 200 and b"fix-and-replay" not in detail.content
+    assert client.post(url, {"value": fixed()}).status_code == 403
+    assert end_offsets(kafka_servers, topic) == before
