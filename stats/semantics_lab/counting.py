@@ -32,3 +32,10 @@ def lab_counts_get(*, consumer_group: str, topic: str) -> dict[str, int]:
     """Impressions per ad the group counted from `topic` (one statement)."""
     rows = LabAdCount.objects.filter(consumer_group=consumer_group, topic=topic)
     return dict(rows.values_list("ad_id", "impressions"))
+
+
+def lab_counts_forget(*, keep_topic: str) -> int:
+    """Delete the counts of every other topic (earlier runs' topics are deleted); return how
+    many rows went."""
+    deleted, _ = LabAdCount.objects.exclude(topic=keep_topic).delete()
+    return deleted

@@ -22,7 +22,7 @@ from django.db import connection
 from impressions.publisher import publish_events
 from stats.consumer.semantics import EXACTLY_ONCE, Semantics
 from stats.selectors import ad_totals_get
-from stats.semantics_lab.counting import lab_counts_get
+from stats.semantics_lab.counting import lab_counts_forget, lab_counts_get
 from stats.semantics_lab.plan import (
     CRASH_BATCH,
     CRASH_POINT,
@@ -78,6 +78,7 @@ class SemanticsLab:
         )  # fmt: skip
         if deleted:
             self._report(f"deleted {len(deleted)} topics of earlier lab runs")
+        lab_counts_forget(keep_topic=self.topic)
         events = lab_events(self.run_id, o.events)
         self._report(f"publishing {o.events} events to {self.topic} ({o.partitions} partitions)")
         for start in range(0, len(events), PUBLISH_CHUNK):
