@@ -162,7 +162,10 @@ class Command(BaseCommand):
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
             membership=membership,
-            mark_interval=settings.STATS_PROGRESS_INTERVAL_SECONDS if default else None,
+            # Progress in time is kept with the statistics' ledger: exactly-once's alone.
+            mark_interval=settings.STATS_PROGRESS_INTERVAL_SECONDS
+            if semantics == EXACTLY_ONCE
+            else None,
         )
         try:
             if default:
