@@ -276,6 +276,25 @@ if not 0.1 <= STATS_PROGRESS_INTERVAL_SECONDS <= 3600:
         f"got {STATS_PROGRESS_INTERVAL_SECONDS}"
     )
 
+# --- Issue 12, part 1: the delivery-semantics lab (docs/semantics.md) ---
+# A crash point for `runconsumer`, used only by `manage.py semanticslab` and its tests: the
+# process SIGKILLs itself at STATS_LAB_CRASH_POINT (after-kafka-commit or after-db-commit) of its
+# STATS_LAB_CRASH_BATCH-th batch (from 1). Empty (the default): no crash point, and the default
+# `--semantics exactly-once` runs today's path unchanged.
+STATS_LAB_CRASH_POINT = env_str("STATS_LAB_CRASH_POINT", "") or None
+STATS_LAB_CRASH_BATCH = env_int("STATS_LAB_CRASH_BATCH", 1)
+if STATS_LAB_CRASH_POINT not in (None, "after-kafka-commit", "after-db-commit"):
+    raise ImproperlyConfigured(
+        "STATS_LAB_CRASH_POINT must be after-kafka-commit, after-db-commit or empty (no crash), "
+        f"got {STATS_LAB_CRASH_POINT!r}"
+    )
+if STATS_LAB_CRASH_BATCH < 1:
+    raise ImproperlyConfigured(
+        "STATS_LAB_CRASH_BATCH must be 1 or more (the batch to crash in), "
+        f"got {STATS_LAB_CRASH_BATCH}"
+    )
+# --- end of issue 12, part 1 ---
+
 # Ingest limits (both paths).
 INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)

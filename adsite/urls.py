@@ -11,6 +11,7 @@ from adsite.views import healthz, landing, readyz
 from impressions.demo import demo
 from impressions.pixel import pixel
 from stats.dashboard.views import ad_dashboard_view, dashboard_view
+from stats.semantics_lab.views import semantics_lab_view
 
 urlpatterns = [
     path("", landing, name="landing"),
@@ -34,6 +35,11 @@ urlpatterns = [
         "admin/dashboard/ads/<str:ad_id>/",
         admin.site.admin_view(ad_dashboard_view),
         name="stats-ad-dashboard",
+    ),
+    path(
+        "admin/semantics-lab/",
+        admin.site.admin_view(semantics_lab_view),
+        name="stats-semantics-lab",
     ),
     path("admin/", admin.site.urls),
 ]

@@ -268,3 +268,6 @@ STATISTICS = (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach,
 # The dead-letter mirror and the breaker's state live in their own module (Django finds them
 # through this import).
 from stats.dead_letter_models import ConsumerBreaker, DeadLetter  # noqa: E402, F401
+
+# The delivery-semantics lab's tables (counts of the lab-only modes, the last printed table).
+from stats.semantics_lab.models import LabAdCount, SemanticsLabRow  # noqa: E402, F401

@@ -12,8 +12,8 @@ from django.db import Error as DatabaseFailure
 
 from impressions.contract import AdImpressionEvent
 from stats.consumer.breaker import BreakerLimit, DeadLetterBreaker
+from stats.consumer.crash_points import CrashPoint, crashing, kafka_client
 from stats.consumer.dead_letters import KafkaDeadLetterSink
-from stats.consumer.kafka_client import KafkaConsumerClient
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
 from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.records import LedgerEntry, Partition
@@ -33,9 +33,10 @@ def build_consumer(
     *,
     bootstrap_servers: Sequence[str],
     metrics: ConsumerMetrics | None = None,
+    crash: CrashPoint | None = None,
 ) -> ImpressionConsumer:
     """A consumer of `config.topic` as a member of `config.group`, recording into the database,
-    reporting to `metrics` when given.
+    reporting to `metrics` when given; `crash` (the semantics lab's hook) kills it on purpose.
 
     Joins the group at once, as `config.membership` says. Raises records.BrokerFailure when the
     broker cannot be reached.
@@ -46,7 +47,8 @@ def build_consumer(
             lambda: database_ledger(consumer_group=config.group, topic=config.topic)
         )
 
-    client = KafkaConsumerClient(
+    client = kafka_client(
+        crash,
         bootstrap_servers=bootstrap_servers,
         topic=config.topic,
         group=config.group,
@@ -67,7 +69,7 @@ def build_consumer(
         config,
         client=client,
         observer=metrics,
-        recorder=DatabaseRecorder(),
+        recorder=crashing(DatabaseRecorder(), crash),
         ledger=ledger,
         dead_letters=KafkaDeadLetterSink(
             bootstrap_servers=bootstrap_servers, topic=config.topic, group=config.group

@@ -110,6 +110,19 @@ class KafkaConsumerClient:
         except KafkaError as exc:
             raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
 
+    def committed(self, partitions: Sequence[Partition]) -> dict[Partition, int | None]:
+        """The group's committed next offset of each partition (None: never committed), asked
+        of the broker; the semantics lab's at-least-once and at-most-once resume from them."""
+        try:
+            return {
+                p: self._consumer.committed(
+                    _topic_partition(p), timeout_ms=OFFSET_LOOKUP_TIMEOUT_MS
+                )
+                for p in partitions
+            }
+        except KafkaError as exc:
+            raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
+
     def beginning_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
         return self._offsets(self._consumer.beginning_offsets, partitions)
 

@@ -16,9 +16,17 @@ from stats.consumer import (
     build_consumer,
     stop_on_signals,
 )
+from stats.consumer.crash_points import CrashPoint
 from stats.consumer.membership import InstanceIdInUse, Membership, default_instance_id
 from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.metrics_server import MetricsServer
+from stats.consumer.semantics import (
+    EXACTLY_ONCE,
+    SEMANTICS,
+    build_semantics_consumer,
+    group_for,
+    semantics_from,
+)
 from stats.kafka_admin import BrokerUnavailable, ensure_topics
 from stats.kafka_topic_configs import topic_config_drift
 from stats.models import PartitionOffset
@@ -31,7 +39,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--topic", default=settings.IMPRESSIONS_TOPIC)
-        parser.add_argument("--group", default=settings.STATS_CONSUMER_GROUP)
+        parser.add_argument(
+            "--group",
+            help="consumer group (default: STATS_CONSUMER_GROUP, with -<semantics> appended "
+            "for at-least-once and at-most-once)",
+        )
+        parser.add_argument(
+            "--semantics",
+            choices=SEMANTICS,
+            default=EXACTLY_ONCE,
+            help="delivery semantics (docs/semantics.md); the two others count into the lab's "
+            "own table, never the statistics",
+        )
         parser.add_argument("--batch-size", type=int, default=5000, help="max records per poll")
         parser.add_argument(
             "--exit-when-idle",
@@ -94,6 +113,11 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         if not 0 <= options["metrics_port"] <= 65535:
             raise CommandError("--metrics-port must be a TCP port, or 0 for no metrics server")
+        try:
+            semantics = semantics_from(options["semantics"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        options["group"] = options["group"] or group_for(semantics, settings.STATS_CONSUMER_GROUP)
         group_field = PartitionOffset._meta.get_field("consumer_group")
         if not 0 < len(options["group"]) <= (group_field.max_length or 0):
             raise CommandError(f"--group must be 1 to {group_field.max_length} characters")
@@ -129,6 +153,8 @@ class Command(BaseCommand):
                 "or run without --no-create-topic"
             )
         _warn_about_topic_configs(options["topic"])
+        semantics, crash = semantics_from(options["semantics"]), lab_crash_point()
+        default = semantics == EXACTLY_ONCE and crash is None  # today's path, unchanged
         config = ConsumerConfig(
             topic=options["topic"],
             group=options["group"],
@@ -136,12 +162,24 @@ class Command(BaseCommand):
             progress_interval=options["progress_interval"],
             exit_when_idle=options["exit_when_idle"],
             membership=membership,
-            mark_interval=settings.STATS_PROGRESS_INTERVAL_SECONDS,
+            # Progress in time is kept with the statistics' ledger: exactly-once's alone.
+            mark_interval=settings.STATS_PROGRESS_INTERVAL_SECONDS
+            if semantics == EXACTLY_ONCE
+            else None,
         )
         try:
-            consumer = build_consumer(
-                config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, metrics=metrics
-            )
+            if default:
+                consumer = build_consumer(
+                    config, bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, metrics=metrics
+                )
+            else:
+                consumer = build_semantics_consumer(
+                    config,
+                    semantics=semantics,
+                    bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+                    crash=crash,
+                    metrics=metrics,
+                )
         except BrokerFailure as exc:
             raise CommandError(f"could not join group {config.group}: {exc}") from exc
         with stop_on_signals(consumer):
@@ -190,3 +228,14 @@ def _membership(options: dict[str, Any]) -> Membership:
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def lab_crash_point() -> CrashPoint | None:
+    """The semantics lab's crash point from STATS_LAB_CRASH_POINT/BATCH; None when unset."""
+    if settings.STATS_LAB_CRASH_POINT is None:
+        return None
+    logger.warning(
+        "lab crash point set: SIGKILL at %s of batch %d (STATS_LAB_CRASH_POINT)",
+        settings.STATS_LAB_CRASH_POINT, settings.STATS_LAB_CRASH_BATCH,
+    )  # fmt: skip
+    return CrashPoint(settings.STATS_LAB_CRASH_POINT, settings.STATS_LAB_CRASH_BATCH)
