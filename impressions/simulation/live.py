@@ -51,8 +51,8 @@ class _Stopped(Exception):
 @dataclass
 class Probe:
     event_id: str
-    accepted_at: float  # time.time() when the 202 came back
-    visible_after: float | None = None  # seconds from accepted_at to recorded_at
+    sent_at: float  # time.time() when the request that was answered 202 was sent
+    visible_after: float | None = None  # seconds from sent_at to the row's recorded_at
 
 
 @dataclass
@@ -115,9 +115,9 @@ def _timed_send(run: TrafficRun, lane: PathRun, sender: HttpSender) -> Any:
         sample.seconds = time.time() - sample.started
         sample.reason = None if outcome.accepted else outcome.reason
         if lane.path == "to-be" and outcome.accepted:
-            last = run.probes[-1].accepted_at if run.probes else 0.0
-            if time.time() - last >= PROBE_EVERY_SECONDS:
-                run.probes.append(Probe(events[-1]["event_id"], accepted_at=time.time()))
+            last = run.probes[-1].sent_at if run.probes else 0.0
+            if sample.started - last >= PROBE_EVERY_SECONDS:
+                run.probes.append(Probe(events[-1]["event_id"], sent_at=sample.started))
         return outcome
 
     return send
@@ -218,7 +218,9 @@ def path_figures(run: TrafficRun, *, now: float) -> dict[str, Any]:
 
 def probe_visibility(run: TrafficRun) -> list[Probe]:
     """The run's probes, those the database has recorded since given their time-to-visible
-    (one statement for the pending ones)."""
+    (one statement for the pending ones). `recorded_at` is the consumer's clock when it began
+    the batch's write, so a batch that waited for a stall shows less than it waited; the
+    batches polled during the stall show it in full."""
     pending = {p.event_id: p for p in list(run.probes) if p.visible_after is None}
     if pending:
         rows = Impression.objects.filter(event_id__in=list(pending)).values_list(
@@ -226,5 +228,5 @@ def probe_visibility(run: TrafficRun) -> list[Probe]:
         )
         for event_id, recorded_at in rows:
             probe = pending[str(event_id)]
-            probe.visible_after = max(0.0, recorded_at.timestamp() - probe.accepted_at)
+            probe.visible_after = max(0.0, recorded_at.timestamp() - probe.sent_at)
     return list(run.probes)

@@ -60,16 +60,16 @@ def counted(ad_ids: list[str]) -> int:
 
 def _visibility(run: live.TrafficRun | None, now: float) -> dict[str, Any]:
     probes = live.probe_visibility(run) if run else []
-    recent = [p for p in probes if now - p.accepted_at <= LAG_HISTORY_SECONDS]
+    recent = [p for p in probes if now - p.sent_at <= LAG_HISTORY_SECONDS]
     seen = [p.visible_after for p in recent if p.visible_after is not None]
-    waiting = [now - p.accepted_at for p in recent if p.visible_after is None]
+    waiting = [now - p.sent_at for p in recent if p.visible_after is None]
     return {
         "latest_s": round(seen[-1], 2) if seen else None,
         "longest_waiting_s": round(max(waiting), 2) if waiting else None,
         "series": {
-            "t": [round(p.accepted_at, 1) for p in recent],
+            "t": [round(p.sent_at, 1) for p in recent],
             "seconds": [
-                round(p.visible_after if p.visible_after is not None else now - p.accepted_at, 2)
+                round(p.visible_after if p.visible_after is not None else now - p.sent_at, 2)
                 for p in recent
             ],
         },

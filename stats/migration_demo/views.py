@@ -60,12 +60,14 @@ def migration_view(request: HttpRequest) -> HttpResponse:
             raise Http404("the demo controls are off (DEMO_CONTROLS)")
         _control(request)
         return redirect("demo-migration")
+    run = live.current_run()
     context = {
         **admin.site.each_context(request),
+        "is_nav_sidebar_enabled": False,  # the page needs the width
         "title": "The migration, live: as-is and to-be side by side",
         "controls": settings.DEMO_CONTROLS,
         "rates": live.RATES,
-        "default_rate": DEFAULT_RATE,
+        "default_rate": run.rate if run and run.running else DEFAULT_RATE,
         "stall_choices": STALL_CHOICES,
         "min_stall": MIN_STALL_SECONDS,
         "max_stall": MAX_STALL_SECONDS,

@@ -143,10 +143,9 @@ def _write_waits() -> bool:
         occurred_at=timezone.now(),
         recorded_at=timezone.now(),
     )
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SET lock_timeout = 300" if connection.vendor == "postgresql" else "PRAGMA busy_timeout = 300"
-        )
+        cursor.execute("SET lock_timeout = 300" if postgres else "PRAGMA busy_timeout = 300")
     try:
         with transaction.atomic():
             row.save(force_insert=True)
@@ -154,11 +153,7 @@ def _write_waits() -> bool:
         return True
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SET lock_timeout = 0"
-                if connection.vendor == "postgresql"
-                else "PRAGMA busy_timeout = 30000"
-            )
+            cursor.execute("SET lock_timeout = 0" if postgres else "PRAGMA busy_timeout = 30000")
     return False
 
 
