@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection, transaction
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from impressions.db_stall import RELEASE_MARGIN_SECONDS, StallRefused, stall_start, stall_status
 from impressions.models import Impression
@@ -157,9 +158,10 @@ def _write_waits() -> bool:
     return False
 
 
+@pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_one_stall_at_a_time_and_it_releases_itself(
-    staff_client: Client, controls_on: None
+    staff_client: Client, controls_on: None, topic: str, api_client: APIClient
 ) -> None:
     started = time.monotonic()
     answer = staff_client.post(URL, {"action": "stall", "seconds": "5"}, follow=True)
@@ -167,6 +169,11 @@ def test_one_stall_at_a_time_and_it_releases_itself(
     status = stall_status()
     assert status.active and 3 < status.seconds_left <= 5
     assert _write_waits()
+    # The to-be path does not wait for the stall (its throttle gives up on the database).
+    sent = time.monotonic()
+    event = {"ad_id": "stall-to-be", "user_id": "u"}
+    assert api_client.post("/api/impressions/", event, format="json").status_code == 202
+    assert stall_status().active, f"the to-be answer took {time.monotonic() - sent:.1f} s"
 
     second = staff_client.post(URL, {"action": "stall", "seconds": "10"}, follow=True)
     assert "a stall is already running" in second.content.decode()
