@@ -24,12 +24,12 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from impressions.models import Impression
 from impressions.simulation import EventSource, HttpSender, Outcome, Simulation, Tally
 from impressions.simulation.latency import Sample, figures
+from impressions.simulation.probes import Probe
 from impressions.simulation.traffic import Event
 
 # Events/s per path (= simulated users per path). Both paths come from one address, so the sum,
@@ -46,13 +46,6 @@ LIVE_PATHS = ("as-is", "to-be")
 
 class _Stopped(Exception):
     """Raised inside a simulation's sleep to end its run early."""
-
-
-@dataclass
-class Probe:
-    event_id: str
-    sent_at: float  # time.time() when the request that was answered 202 was sent
-    visible_after: float | None = None  # seconds from sent_at to the row's recorded_at
 
 
 @dataclass
@@ -207,26 +200,10 @@ def path_figures(run: TrafficRun, *, now: float) -> dict[str, Any]:
     for path, lane in run.paths.items():
         shown = figures(list(lane.samples), now=now)
         result[path] = {
-            **shown.__dict__,
+            **asdict(shown),
             "sent": lane.sent,
             "accepted": lane.accepted,
             "refused": lane.refused(),
             "ads": lane.ads,
         }
     return result
-
-
-def probe_visibility(run: TrafficRun) -> list[Probe]:
-    """The run's probes, those the database has recorded since given their time-to-visible
-    (one statement for the pending ones). `recorded_at` is the consumer's clock when it began
-    the batch's write, so a batch that waited for a stall shows less than it waited; the
-    batches polled during the stall show it in full."""
-    pending = {p.event_id: p for p in list(run.probes) if p.visible_after is None}
-    if pending:
-        rows = Impression.objects.filter(event_id__in=list(pending)).values_list(
-            "event_id", "recorded_at"
-        )
-        for event_id, recorded_at in rows:
-            probe = pending[str(event_id)]
-            probe.visible_after = max(0.0, recorded_at.timestamp() - probe.sent_at)
-    return list(run.probes)

@@ -18,6 +18,7 @@ from django.db.models import Sum
 
 from impressions.db_stall import stall_status
 from impressions.simulation import live
+from impressions.simulation.probes import probe_visibility
 from stats import kafka_admin
 from stats.models import AdMinuteCount
 from stats.selectors import stored_offsets
@@ -59,7 +60,7 @@ def counted(ad_ids: list[str]) -> int:
 
 
 def _visibility(run: live.TrafficRun | None, now: float) -> dict[str, Any]:
-    probes = live.probe_visibility(run) if run else []
+    probes = probe_visibility(run.probes) if run else []
     recent = [p for p in probes if now - p.sent_at <= LAG_HISTORY_SECONDS]
     seen = [p.visible_after for p in recent if p.visible_after is not None]
     waiting = [now - p.sent_at for p in recent if p.visible_after is None]
