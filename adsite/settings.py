@@ -484,3 +484,9 @@ LOGGING = {
         "kafka": {"level": "CRITICAL"},
     },
 }
+
+# --- The migration, live (issue 14; README "See the migration for yourself") ---
+# /demo/migration/ (staff) always shows the two paths side by side; its controls (start simulated
+# traffic on both paths, stall the raw impressions table for 5-30 s) exist only with
+# DEMO_CONTROLS on: `make run` turns it on, production settings and docker-compose leave it off.
+DEMO_CONTROLS = env_bool("DEMO_CONTROLS", False)

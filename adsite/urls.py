@@ -11,6 +11,7 @@ from adsite.views import healthz, landing, readyz
 from impressions.demo import demo
 from impressions.pixel import pixel
 from stats.dashboard.views import ad_dashboard_view, dashboard_view
+from stats.migration_demo.views import migration_data_view, migration_view
 from stats.semantics_lab.views import semantics_lab_view
 
 urlpatterns = [
@@ -21,6 +22,12 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on every page; a 404 there is a console error.
     path("favicon.ico", RedirectView.as_view(url=static("stats/favicon.svg"), permanent=True)),
     path("demo/", demo, name="demo"),
+    path("demo/migration/", admin.site.admin_view(migration_view), name="demo-migration"),
+    path(
+        "demo/migration/data/",
+        admin.site.admin_view(migration_data_view),
+        name="demo-migration-data",
+    ),
     path("i.gif", pixel, name="pixel"),
     path("api/impressions/", include("impressions.urls")),
     path("api/stats/", include("stats.urls")),

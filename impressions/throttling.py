@@ -15,6 +15,8 @@ import hashlib
 import ipaddress
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
@@ -76,7 +78,7 @@ class IngestRateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         try:
-            with transaction.atomic():
+            with _sqlite_busy_timeout(THROTTLE_DATABASE_TIMEOUT_MS), transaction.atomic():
                 if connection.vendor == "postgresql":
                     with connection.cursor() as cursor:
                         # A stalled database must not hold the request: after this long the
@@ -109,6 +111,25 @@ class IngestRateThrottle(SimpleRateThrottle):
         self.history.insert(0, self.now)
         self.cache.set(self.key, self.history, self.duration + 1)
         return True
+
+
+@contextmanager
+def _sqlite_busy_timeout(ms: int) -> Iterator[None]:
+    """On SQLite, wait at most `ms` for the write lock (BEGIN IMMEDIATE) meanwhile, as
+    PostgreSQL's statement timeout above does: a held write transaction (a long batch, the
+    migration demo's stall) must not hold the to-be path. Elsewhere a no-op."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        (previous,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA busy_timeout = {int(ms)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
 def _warn_fallback(exc: Exception) -> None:
