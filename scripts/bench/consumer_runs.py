@@ -50,7 +50,12 @@ def bare_read(servers: Sequence[str], topic: str, n: int) -> float:
 
 
 def real_consumer(
-    servers: Sequence[str], topic: str, *, batch_size: int, group: str | None = None
+    servers: Sequence[str],
+    topic: str,
+    *,
+    batch_size: int,
+    group: str | None = None,
+    idle: float = 2.0,
 ) -> ConsumerRun:
     """The production consumer (build_consumer) in this process, as `group` (default: a fresh
     one), until idle and caught up."""
@@ -63,7 +68,7 @@ def real_consumer(
             group=group or f"bench-{uuid.uuid4().hex[:8]}",
             batch_size=batch_size,
             progress_interval=30.0,
-            exit_when_idle=2.0,
+            exit_when_idle=idle,
         ),
         bootstrap_servers=list(servers),
     )

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bench.report import MEASURED
 from impressions.contract import AdImpressionEvent, encode_event, event_key
 
 
@@ -54,12 +55,14 @@ def produce(
     def landed(metadata: RecordMetadata) -> None:
         per_partition[metadata.partition] += 1
 
-    started, n = time.monotonic(), 0
+    started, n, size = time.monotonic(), 0, 0
     for event in batch:
         n += 1
-        key = event_key(event, buckets=buckets)
-        producer.send(topic, key=key, value=encode_event(event)).add_callback(landed)
+        key, value = event_key(event, buckets=buckets), encode_event(event)
+        size += len(key) + len(value)
+        producer.send(topic, key=key, value=value).add_callback(landed)
     producer.flush()
+    MEASURED["event_bytes"] = size / max(n, 1)  # key + value, before the broker's batching
     if sum(per_partition.values()) != n:
         raise RuntimeError(f"the broker acknowledged {sum(per_partition.values())} of {n} events")
     producer.close()

@@ -11,7 +11,7 @@ from bench.environment import LOGS, check_exact, counted, empty_tables
 from bench.growth import grow, summary
 from bench.load import Mix, events, largest_share, produce
 from bench.profiling import profile_consumer
-from bench.report import Row, at_least, at_most
+from bench.report import MEASURED, Row, at_least, at_most
 
 
 def consumer(
@@ -29,6 +29,7 @@ def consumer(
     run = runs.real_consumer(servers, topic, batch_size=args.batch_size)
     check_exact(args.events, what="P1 consumer")
     whole = args.events / max(run.caught_up, 1e-9)
+    MEASURED.update(bare_read=bare, consumer_process=run.busy_rate, naive_consumer=naive)
     print(f"  bare {bare:,.0f}/s, naive {naive:,.0f}/s, consumer {run.busy_rate:,.0f}/s")
     rows = [
         Row("P1", f"consumer ÷ bare kafka-python read ({args.events:,} events, "
@@ -59,17 +60,17 @@ def skew_and_scale(
     for name, mix, buckets in (
         ("uniform", Mix(skewed=False), 0),
         ("skewed", Mix(), 0),
-        (f"skewed, keys in {args.key_buckets} buckets", Mix(), args.key_buckets),
+        ("bucketed", Mix(), args.key_buckets),
     ):
-        topic = new_topic(name.split(",")[0])
+        topic = new_topic("bucketed" if buckets else name)
         share = largest_share(
             produce(servers, topic, events(n, mix, seed=2), buckets=buckets), parts
         )
-        topics[name] = (topic, share)
+        topics["bucketed" if buckets else name] = (topic, share)
     rows = [
         Row("skew", f"busiest of {parts} partitions, Zipf-like ads ({n:,} events)",
             f"ad id as key: {topics['skewed'][1]:.0%}; {args.key_buckets} buckets: "
-            f"{topics[f'skewed, keys in {args.key_buckets} buckets'][1]:.0%} (even: {1 / parts:.0%})",
+            f"{topics['bucketed'][1]:.0%} (even: {1 / parts:.0%})",
             topics["skewed"][1]),
     ]  # fmt: skip
     if not scale:
@@ -82,9 +83,10 @@ def skew_and_scale(
         empty_tables()
         rate = runs.consumer_processes(topic, n, processes=2, logs=LOGS)
         check_exact(n, what=f"two processes, {name}")
+        MEASURED[f"two_processes_{name}"] = rate
         rows.append(
-            Row(f"scale {name.split(',')[0]}" + (" +b" if "buckets" in name else ""),
-                f"two consumer processes, {parts} partitions, {name}",
+            Row(f"scale {name}", f"two consumer processes, {parts} partitions, " + (
+                f"skewed, keys in {args.key_buckets} buckets" if name == "bucketed" else name),
                 f"{rate:,.0f}/s: {rate / one_process:.2f}× one process", rate / one_process)
         )  # fmt: skip
     return rows
@@ -98,6 +100,7 @@ def growth(servers: Sequence[str], topic: str, args: argparse.Namespace) -> list
         batch_size=args.batch_size, mix=Mix(),
     )  # fmt: skip
     last = points[-1]
+    MEASURED.update(growth_ratio=last.rate / points[0].rate, bytes_per_event=per_event)
     ratio = last.rate / points[0].rate
     size = f"{args.growth_events / 1e6:g} M"
     return [

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+# Per-process figures the phases note as they go (events/s, bytes), for scripts/scaling_table.py.
+MEASURED: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ def write_docs(
     rows: Sequence[Row], *, docs: Path, settings_line: str, database: str, note: str = ""
 ) -> None:
     """Replace the table between the markers in docs/benchmarks.md (appended when missing) and
-    write docs/benchmarks.json: {"date", "machine", "figures": {key: value}} for
-    scripts/scaling_table.py."""
+    write docs/benchmarks.json: {"date", "machine", "settings", "figures": {row key: value},
+    "measured": MEASURED} for scripts/scaling_table.py."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = "\n".join(
         [
@@ -78,5 +80,11 @@ def write_docs(
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     page.write_text(text)
     figures = {r.key: r.value for r in rows if r.value is not None}
-    payload = {"date": when, "machine": machine(), "settings": settings_line, "figures": figures}
+    payload = {
+        "date": when,
+        "machine": machine(),
+        "settings": settings_line,
+        "figures": figures,
+        "measured": MEASURED,
+    }
     (docs / "benchmarks.json").write_text(json.dumps(payload, indent=2) + "\n")

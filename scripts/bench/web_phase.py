@@ -4,13 +4,14 @@ at the end, every accepted event (both paths) must be counted exactly once."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import uuid
 
 from bench import freshness, isolation
 from bench.consumer_runs import start_consumer
 from bench.environment import LOGS, check_exact, counted, empty_tables
-from bench.report import Row, at_least, at_most
+from bench.report import MEASURED, Row, at_least, at_most
 from bench.web_load import drive
 from bench.web_server import gunicorn
 
@@ -58,6 +59,13 @@ def web(topic: str, args: argparse.Namespace) -> list[Row]:
     p3, p4 = batches.rate() / as_is.rate(), to_be.requests_rate() / noop.requests_rate()
     iso = {p: lock.locked_p99[p] / lock.unloaded_p99[p] for p in (TO_BE, AS_IS)}
     ms = 1000
+    MEASURED.update(
+        to_be_batched_events=batches.rate(),
+        to_be_single_events=to_be.rate(),
+        as_is_single_events=as_is.rate(),
+        web_cores=float(os.cpu_count() or 1),
+        freshness_p99=fresh.p99,
+    )
     return [
         Row("P3", f"to-be 1,000 events/request ÷ as-is one/request ({args.threads} client "
             f"threads; {failed} failed requests)",
