@@ -148,11 +148,22 @@ def consumer_processes(topic: str, n: int, *, processes: int, logs: Path) -> flo
             proc.wait(timeout=60)
 
 
-def start_consumer(topic: str, group: str, logs: Path) -> subprocess.Popen[bytes]:
-    """`manage.py runconsumer` as a dynamic member of `group`, its log in `logs`."""
+def start_consumer(
+    topic: str, group: str, logs: Path, *, wait_assigned: bool = False
+) -> subprocess.Popen[bytes]:
+    """`manage.py runconsumer` as a dynamic member of `group`, its log in `logs`; with
+    `wait_assigned`, returns once it logged its partitions (60 s at most)."""
     env = {**os.environ, "CONSUMER_STATIC_MEMBERSHIP": "0"}
     command = [sys.executable, "manage.py", "runconsumer", "--topic", topic, "--group", group]
-    with open(logs / f"consumer-{group}-{uuid.uuid4().hex[:4]}.log", "wb") as log:
-        return subprocess.Popen(
+    path = logs / f"consumer-{group}-{uuid.uuid4().hex[:4]}.log"
+    with open(path, "wb") as log:
+        proc = subprocess.Popen(
             [*command, "--progress-interval", "60"], cwd=ROOT, env=env, stderr=log
         )
+    deadline = time.monotonic() + 60
+    while wait_assigned and "assigned partitions" not in path.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the consumer was not given partitions in 60 s; see {path}")
+        time.sleep(0.1)
+    return proc

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     def topic(kind: str) -> str:
         name = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
         ensure_topics(topic=name, partitions=args.partitions, replication_factor=1)
+        wait_for_metadata(servers, name, args.partitions)
         return name
 
     if args.profile:
@@ -85,3 +86,22 @@ def main(argv: list[str] | None = None) -> None:
             note=f"; {args.note}" if args.note else "",
         )
         print(f"\nwritten to {Path('docs/benchmarks.md')} and docs/benchmarks.json")
+
+
+def wait_for_metadata(servers: list[str], topic: str, partitions: int) -> None:
+    """Until the broker's metadata shows the new topic whole: a consumer that subscribes
+    earlier sees no partitions and (kafka-python) asks again only minutes later."""
+    import time
+
+    from kafka import KafkaConsumer
+
+    reader = KafkaConsumer(bootstrap_servers=servers)
+    try:
+        deadline = time.monotonic() + 30
+        while len(reader.partitions_for_topic(topic) or ()) < partitions:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"topic {topic}: no metadata for {partitions} partitions in 30 s")
+            time.sleep(0.2)
+            reader.topics()  # a fresh metadata request
+    finally:
+        reader.close()

@@ -26,10 +26,17 @@ def bench_token() -> str:
     return str(Token.objects.get_or_create(user=user)[0].key)
 
 
+def caught_up(accepted: int, *, within: float = 300) -> None:
+    """Wait (up to `within` s) until the statistics hold at least `accepted` events."""
+    deadline = time.monotonic() + within
+    while counted()[0] < accepted and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def web(topic: str, args: argparse.Namespace) -> list[Row]:
     empty_tables()
     ids: set[str] = set()
-    consumer = start_consumer(topic, f"bench-web-{uuid.uuid4().hex[:8]}", LOGS)
+    consumer = start_consumer(topic, f"bench-web-{uuid.uuid4().hex[:8]}", LOGS, wait_assigned=True)
     try:
         with gunicorn(
             topic=topic, logs=LOGS, workers=args.workers, threads=args.server_threads
@@ -39,17 +46,17 @@ def web(topic: str, args: argparse.Namespace) -> list[Row]:
             drive(port, AS_IS, requests=50, **one)
             batches = drive(port, TO_BE, events_per_request=1000, threads=args.threads,
                             requests=args.batch_requests, accepted_ids=ids)  # fmt: skip
+            caught_up(len(ids))  # each phase starts with the consumer idle
             as_is = drive(port, AS_IS, requests=args.requests, **one)
             to_be = drive(port, TO_BE, requests=args.requests, **one)
             noop = drive(port, NOOP, requests=args.requests, **one)
+            caught_up(len(ids))
             fresh = freshness.measure(
                 port, bench_token(), rate=args.fresh_rate, seconds=args.fresh_seconds,
                 accepted_ids=ids,
             )  # fmt: skip
             lock = isolation.measure(port, hold=args.lock_seconds, accepted_ids=ids)
-        deadline = time.monotonic() + 300
-        while counted()[0] < len(ids) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        caught_up(len(ids))
         time.sleep(2)  # anything counted twice would show now
         check_exact(len(ids), what="web paths (as-is and to-be)")
     finally:
