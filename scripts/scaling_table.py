@@ -118,10 +118,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", type=float, default=100_000, help="events/s")
     parser.add_argument("--headroom", type=float, default=0.7, help="share of measured rate")
     parser.add_argument("--figures", type=Path, default=ROOT / "docs" / "benchmarks.json")
+    parser.add_argument("--write", action="store_true", help="also into docs/scaling.md")
     args = parser.parse_args(argv)
-    measured = Measured.from_json(json.loads(args.figures.read_text()))
+    payload = json.loads(args.figures.read_text())
+    measured = Measured.from_json(payload)
     result = plan(measured, target=args.target, headroom=args.headroom)
-    print(table(measured, result, target=args.target, headroom=args.headroom))
+    text = table(measured, result, target=args.target, headroom=args.headroom)
+    print(text)
+    if args.write:
+        page = ROOT / "docs" / "scaling.md"
+        start, end = "<!-- scaling-table:start -->", "<!-- scaling-table:end -->"
+        head, rest = page.read_text().split(start, 1)
+        source = f"From docs/benchmarks.json ({payload.get('date', '?')}). "
+        page.write_text(f"{head}{start}\n{source}{text}\n{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":
