@@ -83,7 +83,8 @@ def _producer(bound_seconds: float) -> KafkaProducer:
 
 
 def publish_events(events: Sequence[AdImpressionEvent], *, topic: str | None = None) -> None:
-    """Write every event to the topic (key: contract.event_key with IMPRESSIONS_KEY_BUCKETS) and return once the broker acknowledged all.
+    """Write every event to the topic (key: `event_key` with IMPRESSIONS_KEY_BUCKETS) and return
+    once the broker acknowledged all.
 
     Raises PublishUnavailable when that does not happen within KAFKA_PUBLISH_TIMEOUT_SECONDS.
     Some of the events may still reach the topic later; a client that retries with the same

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         write_docs(
             rows,
             docs=ROOT / "docs",
-            settings_line=" ".join(sys.argv[1:]) or "defaults",
+            settings_line=settings_line(sys.argv[1:]),
             database=f"PostgreSQL {getattr(connection, 'pg_version', 0) // 10000}"
             if connection.vendor == "postgresql"
             else connection.vendor,
@@ -105,3 +105,14 @@ def wait_for_metadata(servers: list[str], topic: str, partitions: int) -> None:
             reader.topics()  # a fresh metadata request
     finally:
         reader.close()
+
+
+def settings_line(argv: list[str]) -> str:
+    """The run's arguments for the table's heading, without the note."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--note"):
+            skip = arg == "--note"
+            continue
+        kept.append(arg)
+    return " ".join(kept) or "defaults"
