@@ -103,13 +103,17 @@ def growth(servers: Sequence[str], topic: str, args: argparse.Namespace) -> list
     MEASURED.update(growth_ratio=last.rate / points[0].rate, bytes_per_event=per_event)
     ratio = last.rate / points[0].rate
     size = f"{args.growth_events / 1e6:g} M"
+    # The targets are the at 10 M events: a smaller run shows the trend, not a verdict.
+    judged = args.growth_events >= 10_000_000
+    note = "" if judged else " (at 10 M; not judged below)"
     return [
         Row("growth", f"consumer rate by raw rows stored (steps of {args.growth_step:,})",
             summary(points)),
         Row("growth ratio", f"rate at {last.stored_before / 1e6:g} M stored ÷ on an empty "
-            "database (target at 10 M)", f"{ratio:.2f}", ratio, "≥ 0.8", at_least(0.8)),
-        Row("bytes", f"database bytes per recorded event at {size} (target at 10 M)",
-            f"{per_event:,.0f} B", per_event, "≤ 220 B", at_most(220)),
+            "database", f"{ratio:.2f}", ratio, "≥ 0.8" + note, at_least(0.8) if judged else None),
+        Row("bytes", f"database bytes per recorded event at {size}",
+            f"{per_event:,.0f} B", per_event, "≤ 220 B" + note,
+            at_most(220) if judged else None),
     ]  # fmt: skip
 
 
