@@ -37,7 +37,8 @@ nginx:
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy adsite impressions stats scripts/bench_pipeline.py scripts/bench_read.py tests
+	$(VENV)/bin/mypy adsite impressions stats scripts/bench_pipeline.py scripts/bench_read.py \
+		scripts/bench scripts/scaling_table.py tests
 
 # `make test`'s own broker: its own ports and state folder, never make run's (9092/9093,
 # .local/kafka). KAFKA_LOCAL_REUSE_FOREIGN=0: it fails rather than use a broker it did not start.
@@ -80,7 +81,8 @@ test: venv lint postgres browser nginx
 run: venv
 	@scripts/run-local
 
-# Consumer throughput against PostgreSQL, with the as-is path measured beside it.
+# Every ratio of issue 13 in one run (P1-P6, key skew, scale-out, growth; ~10-15 min), web
+# paths under gunicorn; writes docs/benchmarks.md and docs/benchmarks.json. BENCH_ARGS=--help.
 bench: venv broker postgres
 	DATABASE_URL="$$(scripts/postgres-local url)_bench" $(PY) scripts/bench_pipeline.py $(BENCH_ARGS)
 

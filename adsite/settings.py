@@ -439,6 +439,23 @@ if DEAD_LETTER_BREAKER_WINDOW < 1 or DEAD_LETTER_SYNC_MAX_RECORDS < 1:
 if DEAD_LETTER_SYNC_SECONDS <= 0:
     raise ImproperlyConfigured("DEAD_LETTER_SYNC_SECONDS must be above 0, e.g. 3")
 
+# Performance (issue 13: benchmark, key skew, bounded consumer wait). IMPRESSIONS_KEY_BUCKETS:
+# 0 (default) keys each record by its ad id; N >= 1 keys it by `<ad id>:<hash of event id % N>`,
+# spreading a busy ad over up to N partitions at the price of per-ad ordering (see
+# docs/benchmarks.md, "Key skew"). The consumer's fetch: the broker answers once
+# CONSUMER_FETCH_MIN_BYTES are ready or CONSUMER_FETCH_MAX_WAIT_MS have passed, whichever comes
+# first; a poll returns what has arrived (up to the batch size), never waiting for a full batch.
+IMPRESSIONS_KEY_BUCKETS = env_int("IMPRESSIONS_KEY_BUCKETS", 0)
+CONSUMER_FETCH_MIN_BYTES = env_int("CONSUMER_FETCH_MIN_BYTES", 1)
+CONSUMER_FETCH_MAX_WAIT_MS = env_int("CONSUMER_FETCH_MAX_WAIT_MS", 500)
+if not 0 <= IMPRESSIONS_KEY_BUCKETS <= 1024:
+    raise ImproperlyConfigured("IMPRESSIONS_KEY_BUCKETS must be 0 (key = ad id) to 1024, e.g. 8")
+if CONSUMER_FETCH_MIN_BYTES < 1 or not 0 <= CONSUMER_FETCH_MAX_WAIT_MS <= 10_000:
+    raise ImproperlyConfigured(
+        "CONSUMER_FETCH_MIN_BYTES must be at least 1 and CONSUMER_FETCH_MAX_WAIT_MS 0 to 10000 "
+        "(the longest a fetch waits for more data), e.g. 1 and 500"
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

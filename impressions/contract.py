@@ -14,6 +14,7 @@ import json
 import re
 import sys
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -201,9 +202,16 @@ def encode_event(event: AdImpressionEvent) -> bytes:
     return _encoder.encode(event)
 
 
-def event_key(event: AdImpressionEvent) -> bytes:
-    """The record key: the ad id, so all of one ad's events share a partition and stay in order."""
-    return event.ad_id.encode()
+def event_key(event: AdImpressionEvent, *, buckets: int = 0) -> bytes:
+    """The record key. With `buckets` 0 (the default): the ad id, so all of one ad's events share
+    a partition and stay in order. With `buckets` N >= 1: `<ad id>:<b>`, b = a stable hash of
+    the event id modulo N, so one busy ad spreads over up to N partitions (its events are no
+    longer ordered with each other, which counting does not need) and a resent event keeps its
+    key. The value is unchanged either way; the consumer never reads the key.
+    """
+    if buckets <= 0:
+        return event.ad_id.encode()
+    return f"{event.ad_id}:{zlib.crc32(event.event_id.bytes) % buckets}".encode()
 
 
 def decode_event(value: bytes | None, *, now: datetime) -> AdImpressionEvent:

@@ -83,7 +83,8 @@ def _producer(bound_seconds: float) -> KafkaProducer:
 
 
 def publish_events(events: Sequence[AdImpressionEvent], *, topic: str | None = None) -> None:
-    """Write every event to the topic (key = ad_id) and return once the broker acknowledged all.
+    """Write every event to the topic (key: `event_key` with IMPRESSIONS_KEY_BUCKETS) and return
+    once the broker acknowledged all.
 
     Raises PublishUnavailable when that does not happen within KAFKA_PUBLISH_TIMEOUT_SECONDS.
     Some of the events may still reach the topic later; a client that retries with the same
@@ -105,7 +106,11 @@ def _publish(events: Sequence[AdImpressionEvent], *, topic: str) -> None:
     producer = _producer(bound)
     try:
         futures = [
-            producer.send(topic, key=event_key(event), value=encode_event(event))
+            producer.send(
+                topic,
+                key=event_key(event, buckets=settings.IMPRESSIONS_KEY_BUCKETS),
+                value=encode_event(event),
+            )
             for event in events
         ]
         for future in futures:

@@ -54,6 +54,8 @@ def build_consumer(
         group=config.group,
         max_records=config.batch_size,
         membership=config.membership,
+        fetch_min_bytes=settings.CONSUMER_FETCH_MIN_BYTES,
+        fetch_max_wait_ms=settings.CONSUMER_FETCH_MAX_WAIT_MS,
     )
     if metrics is not None:
         metrics.told_it_has_none = client.joined_without_partitions

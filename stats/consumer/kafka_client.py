@@ -40,6 +40,8 @@ class KafkaConsumerClient:
         group: str,
         max_records: int,
         membership: Membership = DYNAMIC,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self._notes = RebalanceNotes()
         self._servers, self._group, self._membership = list(bootstrap_servers), group, membership
@@ -55,7 +57,11 @@ class KafkaConsumerClient:
                 heartbeat_interval_ms=membership.heartbeat_interval_ms,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
-                max_poll_records=max_records,
+                max_poll_records=max_records,  # an upper bound: poll returns what has arrived
+                # The broker answers a fetch once fetch_min_bytes are ready or after
+                # fetch_max_wait_ms: the longest a lone record waits, whatever the batch size.
+                fetch_min_bytes=fetch_min_bytes,
+                fetch_max_wait_ms=fetch_max_wait_ms,
                 reconnect_backoff_max_ms=2000,  # back within seconds of a broker restart, not 30 s
             )
             if membership.instance_id:  # a dead predecessor under this id goes first (see there)

@@ -1,0 +1,62 @@
+"""The consumer as the tables grow: the same pipeline (topic → consumer → database) fed in
+steps, each step's busy rate noted with the raw rows stored before it; and the database's
+bytes per recorded event at the end."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.consumer_runs import real_consumer
+from bench.environment import check_exact
+from bench.load import Mix, events, produce
+
+
+@dataclass(frozen=True)
+class GrowthPoint:
+    stored_before: int  # raw rows in the database when the step began
+    rate: float  # the step's busy rate, events/s
+
+
+def grow(
+    servers: Sequence[str], topic: str, *, total: int, step: int, batch_size: int, mix: Mix
+) -> tuple[list[GrowthPoint], float]:
+    """Feed `total` events in steps of `step` into an emptied database through one consumer
+    group; return the points and the database's bytes per recorded event at the end."""
+    group = f"bench-growth-{uuid.uuid4().hex[:8]}"
+    points = []
+    for stored in range(0, total, step):
+        size = min(step, total - stored)
+        produce(servers, topic, events(size, mix, seed=1000 + stored))
+        run = real_consumer(servers, topic, batch_size=batch_size, group=group)
+        check_exact(stored + size, what=f"growth, {stored + size:,} stored")
+        points.append(GrowthPoint(stored, run.busy_rate))
+        print(f"  growth: {run.busy_rate:,.0f} events/s with {stored:,} rows stored", flush=True)
+    return points, database_bytes() / total
+
+
+def database_bytes() -> int:
+    """Bytes on disk of the raw rows and the statistics, with indexes and TOAST (PostgreSQL)."""
+    from django.db import connection
+
+    from impressions.models import Impression
+    from stats.models import STATISTICS
+
+    if connection.vendor != "postgresql":
+        return 0
+    tables = [m._meta.db_table for m in (Impression, *STATISTICS)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c "
+            "WHERE c.relname = ANY(%s) OR c.oid IN (SELECT inhrelid FROM pg_inherits i "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s))",
+            [tables, tables],
+        )
+        (size,) = cursor.fetchone()
+    return int(size or 0)
+
+
+def summary(points: Sequence[GrowthPoint]) -> str:
+    """`0 M: 15,000/s · 0.25 M: 14,000/s · ...`"""
+    return " · ".join(f"{p.stored_before / 1e6:g} M: {p.rate:,.0f}/s" for p in points)
