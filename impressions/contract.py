@@ -116,8 +116,9 @@ class AdImpressionEvent(
 
 
 class ImpressionInput(msgspec.Struct, forbid_unknown_fields=True):
-    """What a client may send (a v1 or a v2 body): `event_id` and `timestamp` are optional and
-    filled by the server; `placement`, `campaign_id` and `device` are optional (v2)."""
+    """What a client may send, v1 or v2: `event_id` and `timestamp` are filled by the server."""
+
+    # placement, campaign_id and device (v2) are optional too; every event is published as v2.
 
     ad_id: AdId
     user_id: UserId

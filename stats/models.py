@@ -268,3 +268,12 @@ STATISTICS = (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach,
 # The dead-letter mirror and the breaker's state live in their own module (Django finds them
 # through this import).
 from stats.dead_letter_models import ConsumerBreaker, DeadLetter  # noqa: E402, F401
+
+# The per-placement statistics (contract v2) live in their own module, likewise.
+from stats.placement_models import (  # noqa: E402, F401
+    PlacementDailyReach,
+    PlacementDailyUser,
+    PlacementDayCount,
+    PlacementHourCount,
+    PlacementMinuteCount,
+)
