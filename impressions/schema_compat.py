@@ -10,6 +10,7 @@ scalar fields, decided conservatively: what cannot be shown to be a widening is 
 - a field required by the reader but not by the writer (old data may lack it);
 - a field the writer allowed that a closed reader no longer lists (old data may hold it);
 - a reader closed where the writer was open;
+- a field constrained by the reader that an open writer did not list (any value was allowed);
 - a narrowed value: another `type` (integer widens to number, nothing else), an enum or const
   that lost values or appeared on a free value, a lower `maximum`/`maxLength`/`maxItems`, a
   higher `minimum`/`minLength`/`minItems`, a `pattern` or `format` that is new or different,
@@ -141,6 +142,16 @@ def _object_problems(
                     _join(path, name), "removed field", "old data may hold it; the reader is closed"
                 )
             )
+    if writer.get("additionalProperties") is not False:
+        for name, r_node in r_props.items():
+            if name not in w_props and r_node not in ({}, True):
+                problems.append(
+                    Incompatibility(
+                        _join(path, name),
+                        "field added to an open model",
+                        "old data may hold it with any value",
+                    )
+                )
     for name, w_node in w_props.items():
         if name in r_props:
             problems += _value_problems(

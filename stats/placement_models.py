@@ -9,7 +9,7 @@ ad) per UTC minute, hour and day, the (placement, ad, day, user) rows, also unde
 
 from django.db import models
 
-_PLACEMENT = {"max_length": 64}
+PLACEMENT_MAX_LENGTH = 64  # the contract's bound
 
 
 def _positive(model: str) -> models.CheckConstraint:
@@ -21,7 +21,7 @@ def _positive(model: str) -> models.CheckConstraint:
 class PlacementMinuteCount(models.Model):
     """Impressions of one ad in one placement in one UTC minute of event time."""
 
-    placement = models.CharField(**_PLACEMENT)
+    placement = models.CharField(max_length=PLACEMENT_MAX_LENGTH)
     ad_id = models.CharField(max_length=64)
     minute = models.DateTimeField(help_text="Start of the UTC minute.")
     impressions = models.PositiveBigIntegerField()
@@ -42,7 +42,7 @@ class PlacementMinuteCount(models.Model):
 class PlacementHourCount(models.Model):
     """Impressions of one ad in one placement in one UTC hour (the sum of its minutes)."""
 
-    placement = models.CharField(**_PLACEMENT)
+    placement = models.CharField(max_length=PLACEMENT_MAX_LENGTH)
     ad_id = models.CharField(max_length=64)
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
     impressions = models.PositiveBigIntegerField()
@@ -63,7 +63,7 @@ class PlacementHourCount(models.Model):
 class PlacementDayCount(models.Model):
     """Impressions of one ad in one placement on one UTC day (the sum of its minutes)."""
 
-    placement = models.CharField(**_PLACEMENT)
+    placement = models.CharField(max_length=PLACEMENT_MAX_LENGTH)
     ad_id = models.CharField(max_length=64)
     day = models.DateField()
     impressions = models.PositiveBigIntegerField()
@@ -84,7 +84,7 @@ class PlacementDayCount(models.Model):
 class PlacementDailyUser(models.Model):
     """One user who saw one ad (or any ad: `ALL_ADS`) in one placement on one UTC day."""
 
-    placement = models.CharField(**_PLACEMENT)
+    placement = models.CharField(max_length=PLACEMENT_MAX_LENGTH)
     ad_id = models.CharField(max_length=64)
     day = models.DateField()
     user_id = models.CharField(max_length=128)
@@ -104,7 +104,7 @@ class PlacementDailyReach(models.Model):
     """`AdDailyReach` within one placement: users of an ad in the placement on `day` whose
     previous day with that ad in that placement was `previous_day` (`day` for the first)."""
 
-    placement = models.CharField(**_PLACEMENT)
+    placement = models.CharField(max_length=PLACEMENT_MAX_LENGTH)
     ad_id = models.CharField(max_length=64)
     day = models.DateField()
     previous_day = models.DateField()
@@ -124,7 +124,9 @@ class PlacementDailyReach(models.Model):
         indexes = [models.Index(fields=["placement", "day"])]
 
     def __str__(self) -> str:
-        return f"{self.placement} {self.ad_id} {self.day} (previous {self.previous_day}): {self.users}"
+        return (
+            f"{self.placement} {self.ad_id} {self.day} (previous {self.previous_day}): {self.users}"
+        )
 
 
 PLACEMENT_STATISTICS = (

@@ -106,13 +106,17 @@ def query(start: datetime | None, end: datetime | None, placement: str | None) -
 
 
 @pytest.mark.parametrize("placement", [None, *PLACEMENTS, "never-used"])
-def test_filtered_totals_equal_the_events_sent(stats_client: APIClient, placement: str | None) -> None:
+def test_filtered_totals_equal_the_events_sent(
+    stats_client: APIClient, placement: str | None
+) -> None:
     events = sent_events()
     record_shuffled(events)
     for start, end in RANGES:
         params = query(start, end, placement)
-        page = stats_client.get("/api/stats/ads/", {**params, "limit": 1000}).json()
-        listed = {row["ad_id"]: (row["impressions"], row["unique_users"]) for row in page["results"]}
+        page = stats_client.get("/api/stats/ads/", {**params, "limit": "1000"}).json()
+        listed = {
+            row["ad_id"]: (row["impressions"], row["unique_users"]) for row in page["results"]
+        }
         expected = {
             ad: brute(events, start, end, placement, ad) for ad in sorted({e.ad_id for e in events})
         }
@@ -143,9 +147,10 @@ def test_filtered_series_and_daily_users_equal_the_events_sent(stats_client: API
     daily = selectors.daily_unique_users(ad_id="ad-1", first=first, last=last, placement="home-top")
     for row in daily:
         day_start = datetime(row["day"].year, row["day"].month, row["day"].day, tzinfo=UTC)  # type: ignore[attr-defined]
-        assert row["unique_users"] == brute(
-            events, day_start, day_start + timedelta(days=1), "home-top", "ad-1"
-        )[1]
+        assert (
+            row["unique_users"]
+            == brute(events, day_start, day_start + timedelta(days=1), "home-top", "ad-1")[1]
+        )
     assert not PlacementDailyReach.objects.filter(users__lte=0).exists()  # every row counts someone
 
 
