@@ -117,7 +117,7 @@ def _add_users(cursor: Any) -> None:
     key = "placement, ad_id, day, previous_day"
     cursor.execute(
         f"INSERT INTO {reach} ({key}, users)"
-        f" SELECT {key}, SUM(change) FROM {PLACED_REACH} WHERE s.is_new = 1"
+        f" SELECT {key}, SUM(change) FROM {PLACED_REACH} WHERE 1 = 1"
         f" GROUP BY {key} HAVING SUM(change) <> 0 ORDER BY {key}"
         f" ON CONFLICT ({key}) DO UPDATE SET users = {reach}.users + excluded.users"
     )
