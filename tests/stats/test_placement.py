@@ -7,6 +7,8 @@ equal the count computed from the events sent. Runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import uuid
 from collections.abc import Sequence
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from msgspec import UNSET
 from rest_framework.test import APIClient
@@ -190,3 +193,43 @@ def test_a_placement_that_breaks_the_contract_is_a_400(stats_client: APIClient, 
         response = stats_client.get(url, {"placement": bad})
         assert response.status_code == 400, url
         assert "placement" in response.json()
+
+
+@pytest.fixture
+def staff_client(staff_user: Any, settings: Any) -> Client:
+    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]  # the pipeline panel: no broker needed
+    settings.KAFKA_ADMIN_TIMEOUT_SECONDS = 0.5
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+def test_the_dashboard_filters_by_placement_and_keeps_it_in_its_links(
+    staff_client: Client,
+) -> None:
+    events = sent_events(seed=9)
+    record_shuffled(events)
+    start, end = T0, T0 + timedelta(days=1)
+    window = {"range": "custom", "from": "2026-03-09T22:00:00Z", "to": "2026-03-10T22:00:00Z"}
+    for placement in (None, "sidebar"):
+        given = {**window, "placement": placement} if placement else window
+        html = staff_client.get("/admin/dashboard/", given).content.decode()
+        impressions, users = brute(events, start, end, placement)
+        assert f'<div class="card-value" data-value="{impressions}">' in html
+        assert f'<div class="card-value" data-value="{users}">' in html
+        detail = staff_client.get("/admin/dashboard/ads/ad-3/", given).content.decode()
+        assert f'data-value="{brute(events, start, end, placement, "ad-3")[0]}"' in detail
+    assert "&amp;placement=sidebar" in html  # the live part, exports and interval links keep it
+    assert 'id="placement-active"' in html and "in placement sidebar" in html
+    ads_csv = staff_client.get(
+        "/admin/dashboard/", {**window, "placement": "sidebar", "export": "ads"}
+    )
+    rows = list(csv.reader(io.StringIO(ads_csv.content.decode())))[1:]
+    assert {r[0]: int(r[1]) for r in rows} == {
+        ad: n
+        for ad in sorted({e.ad_id for e in events})
+        if (n := brute(events, start, end, "sidebar", ad)[0])
+    }
+    refused = staff_client.get("/admin/dashboard/", {**window, "placement": "no spaces"})
+    assert refused.status_code == 200
+    assert 'id="range-errors"' in refused.content.decode()
