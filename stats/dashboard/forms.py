@@ -11,7 +11,6 @@ from urllib.parse import quote
 from django import forms
 
 from impressions.contract import PLACEMENT_RULE, is_ad_id
-
 from stats.bucketing import INTERVALS, Interval, floor_to
 from stats.ranges import RangeError, parse_range
 

@@ -59,7 +59,9 @@ def test_the_consumer_reads_v1_and_v2_from_one_topic_and_dead_letters_v3(
     dead = read_topic(kafka_servers, dead_letter_topic(topic), expect=1, timeout_s=10)
     assert [record.value for record in dead] == [values[2]]  # the v3 record, as it was
     reason = dict(dead[0].headers)["dlq.reason"].decode()
-    assert reason == "schema_version: unknown schema_version 3: this code reads versions 1 and 2 only"
+    assert reason == (
+        "schema_version: unknown schema_version 3: this code reads versions 1 and 2 only"
+    )
 
 
 def test_the_api_takes_v1_and_v2_bodies_and_publishes_v2(
