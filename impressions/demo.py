@@ -3,8 +3,9 @@
 Each page view draws SLOTS ads from CATALOGUE and gives every slot a fresh event id (UUID4,
 made here on the server) in its pixel URL, so one view is one impression per slot, and a reload
 is another; slot N is the placement `demo-slot-N` (contract v2). The visitor's user id lives in
-a first-party cookie (DEMO_USER_COOKIE), set here when missing. The page has no JavaScript and loads nothing from another origin: the pixel is a plain
-`<img>`, so it works under `Content-Security-Policy: script-src 'self'`.
+a first-party cookie (DEMO_USER_COOKIE), set here when missing. The page has no JavaScript and
+loads nothing from another origin: the pixel is a plain `<img>`, so it works under
+`Content-Security-Policy: script-src 'self'`.
 """
 
 from __future__ import annotations
