@@ -1,4 +1,4 @@
-"""The event contract v1: every rule, accepted and rejected, and the wire encoding."""
+"""The event contract (v1 and v2): every rule, accepted and rejected, and the wire encoding."""
 
 from __future__ import annotations
 
