@@ -62,7 +62,8 @@ SQLITE_TESTS ?= tests/impressions tests/stats/test_pipeline.py tests/stats/test_
 	tests/stats/test_completeness_kafka.py tests/stats/test_consumer_core.py \
 	tests/stats/test_consumer_holes.py tests/stats/test_rebuild.py tests/stats/test_retention.py \
 	tests/stats/test_semantics_lab.py \
-	tests/stats/test_migration_demo.py
+	tests/stats/test_migration_demo.py \
+	tests/stats/test_placement.py
 
 # The whole suite against the test broker and a real PostgreSQL (both installed/started if
 # missing); pytest-django creates and drops the database test_<PG_DB>.

@@ -1,11 +1,19 @@
-"""The AdImpressionEvent contract v1: fields, validation and the one JSON encoding on the wire.
+"""The AdImpressionEvent contract v2: fields, validation and the one JSON encoding on the wire.
 
 Both the publisher and the consumer use this module, and it imports neither Django nor Kafka.
-The JSON Schema file `impressions/schema/ad_impression_event.v1.json` is generated from
-`AdImpressionEvent` (`python -m impressions.contract > impressions/schema/...`); a test keeps the
-two in agreement. Rules that JSON Schema cannot express (a timestamp from EARLIEST_TIMESTAMP up to
-LATEST_TIMESTAMP and no more than five minutes in the future, no trailing newline in an id) are
-checked by `check_event`.
+Version 2 adds three optional fields to version 1 (`placement`, `campaign_id`, `device`) and
+nothing required: the v2 reader reads every v1 record unchanged (`schema_version` 1 or 2), and
+everything written now is v2, with the optional fields left out when not given (so an event
+without them costs no byte more than in v1). A record of any other `schema_version` is refused
+with a reason that names the version, never guessed at.
+
+Each version's JSON Schema is committed under `impressions/schema/` (`ad_impression_event.vN.json`,
+closed: `additionalProperties: false`); the latest is generated from `AdImpressionEvent`
+(`python -m impressions.contract > impressions/schema/ad_impression_event.v2.json`), a test keeps
+the two in agreement, and `manage.py checkschemas` checks that every version reads the data of
+every older one (impressions.schema_compat). Rules that JSON Schema cannot express (a timestamp
+from EARLIEST_TIMESTAMP up to LATEST_TIMESTAMP and no more than five minutes in the future, no
+trailing newline in an id) are checked by `check_event`.
 """
 
 from __future__ import annotations
@@ -19,8 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
+"""The version everything written now carries."""
+READABLE_VERSIONS = (1, 2)
+"""The versions this code reads: every committed one."""
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 # The range of event times, the same as the stats API's: [EARLIEST_TIMESTAMP, LATEST_TIMESTAMP).
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,6 +48,42 @@ AdId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=AD_ID_PA
 # Any text but NUL, which PostgreSQL cannot store in a text column.
 USER_ID_PATTERN = r"^[^\u0000]+$"
 UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=USER_ID_PATTERN)]
+# Contract v2's optional fields. A placement or campaign id is an id like ad_id (the same
+# characters, at most 64); the device is one of a few classes (OpenRTB's device types, grouped).
+PLACEMENT_RULE = "placement must be 1-64 characters of [A-Za-z0-9_.:-]"
+CAMPAIGN_ID_RULE = "campaign_id must be 1-64 characters of [A-Za-z0-9_.:-]"
+Placement = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=AD_ID_PATTERN,
+        description="Where on the page or in the app the ad was shown, e.g. `home-top`.",
+    ),
+]
+CampaignId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=AD_ID_PATTERN,
+        description="The campaign the ad belongs to.",
+    ),
+]
+DEVICES = ("desktop", "mobile", "tablet", "ctv", "other")
+Device = Annotated[
+    Literal["desktop", "mobile", "tablet", "ctv", "other"],
+    msgspec.Meta(description="The class of device the ad was shown on (ctv: connected TV)."),
+]
+Version = Annotated[
+    Literal[1, 2],
+    msgspec.Meta(
+        description=(
+            "The contract version the writer used: 2 for everything written now; 1 for records "
+            "written under version 1, which version 2 reads unchanged."
+        )
+    ),
+]
 AwareDatetime = Annotated[
     datetime,
     msgspec.Meta(
@@ -50,24 +98,37 @@ AwareDatetime = Annotated[
 ]
 
 
-class AdImpressionEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One view of one ad by one user, as stored on the topic (every field present, UTC time)."""
+class AdImpressionEvent(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True
+):
+    """One view of one ad by one user, as stored on the topic (UTC time; v2 fields optional)."""
 
-    schema_version: Literal[1]
+    # The five v1 fields are always present; a v2 field only when known: UNSET is left out of
+    # the encoding (no byte more than v1 without it), and a null is refused.
+
+    schema_version: Version
     event_id: uuid.UUID
     ad_id: AdId
     user_id: UserId
     timestamp: AwareDatetime
+    placement: Placement | UnsetType = UNSET
+    campaign_id: CampaignId | UnsetType = UNSET
+    device: Device | UnsetType = UNSET
 
 
 class ImpressionInput(msgspec.Struct, forbid_unknown_fields=True):
-    """What a client may send: `event_id` and `timestamp` are optional and filled by the server."""
+    """What a client may send, v1 or v2: `event_id` and `timestamp` are filled by the server."""
+
+    # placement, campaign_id and device (v2) are optional too; every event is published as v2.
 
     ad_id: AdId
     user_id: UserId
     event_id: uuid.UUID | None = None
     timestamp: AwareDatetime | None = None
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Version = SCHEMA_VERSION
+    placement: Placement | UnsetType = UNSET
+    campaign_id: CampaignId | UnsetType = UNSET
+    device: Device | UnsetType = UNSET
 
 
 class ContractError(ValueError):
@@ -99,6 +160,8 @@ _MISSING_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
 
 _PATTERN_RULES = {
     "ad_id": AD_ID_RULE,
+    "placement": PLACEMENT_RULE,
+    "campaign_id": CAMPAIGN_ID_RULE,
     "user_id": "user_id must not contain NUL characters",
 }
 
@@ -122,6 +185,10 @@ def check_event(event: AdImpressionEvent, *, now: datetime) -> AdImpressionEvent
     """Apply the rules JSON Schema cannot express; return the event or raise ContractError."""
     if not is_ad_id(event.ad_id):
         raise ContractError(AD_ID_RULE, field="ad_id")
+    if event.placement is not UNSET and not is_ad_id(event.placement):
+        raise ContractError(PLACEMENT_RULE, field="placement")
+    if event.campaign_id is not UNSET and not is_ad_id(event.campaign_id):
+        raise ContractError(CAMPAIGN_ID_RULE, field="campaign_id")
     if not EARLIEST_TIMESTAMP <= event.timestamp < LATEST_TIMESTAMP:
         raise ContractError(TIMESTAMP_OUT_OF_RANGE, field="timestamp")
     if event.timestamp > now + MAX_FUTURE_SKEW:
@@ -136,15 +203,44 @@ def event_from_input(item: Any, *, now: datetime) -> AdImpressionEvent:
     try:
         given = msgspec.convert(item, ImpressionInput)
     except msgspec.ValidationError as exc:
-        raise _contract_error(exc) from None
+        raise _unknown_version(item.get("schema_version", UNSET)) or _contract_error(exc) from None
     event = AdImpressionEvent(
-        schema_version=SCHEMA_VERSION,
+        schema_version=SCHEMA_VERSION,  # a v1 body is published as v2: v1 is a subset of v2
         event_id=given.event_id or uuid.uuid4(),
         ad_id=given.ad_id,
         user_id=given.user_id,
         timestamp=_in_utc(given.timestamp or now),
+        placement=given.placement,
+        campaign_id=given.campaign_id,
+        device=given.device,
     )
     return check_event(event, now=now)
+
+
+class _Versioned(msgspec.Struct):
+    """Only the version of a record, read when the record did not decode."""
+
+    schema_version: Any = UNSET
+
+
+def _unknown_version(version: Any) -> ContractError | None:
+    """The refusal of a `schema_version` this code does not read (None if it reads it, or if
+    there is none to judge: then the ordinary error says what is wrong)."""
+    if version is UNSET or (type(version) is int and version in READABLE_VERSIONS):
+        return None
+    readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+    text = msgspec.json.encode(version).decode()[:40]
+    return ContractError(
+        f"unknown schema_version {text}: this code reads versions {readable} only",
+        field="schema_version",
+    )
+
+
+def _version_of(value: bytes) -> Any:
+    try:
+        return msgspec.json.decode(value, type=_Versioned).schema_version
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return UNSET
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -215,13 +311,15 @@ def event_key(event: AdImpressionEvent, *, buckets: int = 0) -> bytes:
 
 
 def decode_event(value: bytes | None, *, now: datetime) -> AdImpressionEvent:
-    """Decode and validate one record value; raise ContractError saying why it is unusable."""
+    """Decode and validate one record value of any readable version (READABLE_VERSIONS); raise
+    ContractError saying why it is unusable (`unknown schema_version ...` for another version)."""
     if value is None:
         raise ContractError("record has no value")
     try:
         event = _decoder.decode(value)
     except msgspec.ValidationError as exc:
-        raise _contract_error(exc) from None
+        # Only a refused record is read twice (for its version): a good one costs nothing more.
+        raise _unknown_version(_version_of(value)) or _contract_error(exc) from None
     except msgspec.DecodeError as exc:
         raise ContractError(f"not valid JSON: {exc}") from None
     except UnicodeDecodeError as exc:  # msgspec's offset is within the string, not the value
@@ -236,8 +334,8 @@ def json_schema() -> dict[str, Any]:
     schema = msgspec.json.schema(AdImpressionEvent)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "ad_impression_event.v1.json",
-        "title": "AdImpressionEvent v1",
+        "$id": f"ad_impression_event.v{SCHEMA_VERSION}.json",
+        "title": f"AdImpressionEvent v{SCHEMA_VERSION}",
         "description": "One view of one ad by one user; the value of a record on ad-impressions.",
         **schema,
     }

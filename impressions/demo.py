@@ -2,9 +2,10 @@
 
 Each page view draws SLOTS ads from CATALOGUE and gives every slot a fresh event id (UUID4,
 made here on the server) in its pixel URL, so one view is one impression per slot, and a reload
-is another. The visitor's user id lives in a first-party cookie (DEMO_USER_COOKIE), set here when
-missing. The page has no JavaScript and loads nothing from another origin: the pixel is a plain
-`<img>`, so it works under `Content-Security-Policy: script-src 'self'`.
+is another; slot N is the placement `demo-slot-N` (contract v2). The visitor's user id lives in
+a first-party cookie (DEMO_USER_COOKIE), set here when missing. The page has no JavaScript and
+loads nothing from another origin: the pixel is a plain `<img>`, so it works under
+`Content-Security-Policy: script-src 'self'`.
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ def slots_for(user_id: str, *, count: int = SLOTS) -> list[Slot]:
     """`count` different ads, each with its own fresh event id and pixel URL."""
     pixel = reverse("pixel")
     slots = []
-    for ad in random.sample(CATALOGUE, count):
+    for position, ad in enumerate(random.sample(CATALOGUE, count), start=1):
         event_id = str(uuid.uuid4())
-        query = urlencode({"ad_id": ad.ad_id, "event_id": event_id, "user_id": user_id})
+        # Each slot is a placement (contract v2), so the dashboard can filter by it.
+        given = {"ad_id": ad.ad_id, "event_id": event_id, "user_id": user_id}
+        query = urlencode({**given, "placement": f"demo-slot-{position}"})
         slots.append(Slot(ad=ad, event_id=event_id, pixel_url=f"{pixel}?{query}"))
     return slots
 

@@ -49,6 +49,8 @@ def openapi_30(node: Any) -> Any:
         node["nullable"] = True
     if "enum" in node and "type" not in node and all(type(v) is int for v in node["enum"]):
         node["type"] = "integer"
+    if "enum" in node and "type" not in node and all(type(v) is str for v in node["enum"]):
+        node["type"] = "string"  # contract v2's `device`
     if isinstance(node.get("$ref"), str):
         node["$ref"] = node["$ref"].replace("#/$defs/", "#/components/schemas/")
     return node

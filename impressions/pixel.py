@@ -14,7 +14,9 @@ Every answer forbids caching, so each page view reaches the server. HEAD (link-p
 crawlers checking the URL) counts nothing: it answers what GET would (the GIF's headers, or the
 400 of a bad parameter) without throttling or publishing. `user_id` falls back to the demo
 page's cookie (DEMO_USER_COOKIE); `event_id` is optional (the server assigns one, and then a
-repeated request counts again). Other query parameters (e.g. a cache-buster) are ignored.
+repeated request counts again). `placement`, `campaign_id` and `device` are contract v2's
+optional fields, published like the API's. Other query parameters (e.g. a cache-buster) are
+ignored.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ TRANSPARENT_GIF = (
 )
 # The first-party cookie that keeps the demo visitor's user id (set by impressions.demo).
 DEMO_USER_COOKIE = "demo_uid"
-PARAMS = ("ad_id", "event_id", "user_id")
+PARAMS = ("ad_id", "event_id", "user_id", "placement", "campaign_id", "device")
 
 _NO_STORE = {
     "Cache-Control": "no-cache, no-store, must-revalidate",

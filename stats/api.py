@@ -15,13 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from impressions.contract import AD_ID_RULE, is_ad_id
+from impressions.contract import AD_ID_RULE, PLACEMENT_RULE, is_ad_id
 from stats import progress_selectors, selectors
 from stats.bucketing import INTERVALS, Interval, floor_to
 from stats.openapi import (
     AD_ID,
     LIST_PARAMETERS,
     PIPELINE,
+    PLACEMENT,
     RANGE,
     READ_ERRORS,
     SERIES_PARAMETERS,
@@ -51,6 +52,17 @@ def checked_ad_id(ad_id: str) -> str:
     if not is_ad_id(ad_id):
         raise ValidationError({"ad_id": AD_ID_RULE.removeprefix("ad_id ")})
     return ad_id
+
+
+def query_placement(request: Request) -> str | None:
+    """`placement` of the query string (contract v2), None when absent; a value that breaks
+    the contract is a 400, since no event can carry it."""
+    placement = request.query_params.get("placement")
+    if placement is None:
+        return None
+    if not is_ad_id(placement):  # the same rule as an ad id
+        raise ValidationError({"placement": PLACEMENT_RULE.removeprefix("placement ")})
+    return placement
 
 
 class AdTotalsOutput(serializers.Serializer):
@@ -118,7 +130,9 @@ class AdStatsListApi(APIView):
         if ordering not in selectors.ORDERINGS:
             raise ValidationError({"ordering": f"one of {', '.join(selectors.ORDERINGS)}"})
         paginator = AdTotalsPagination()
-        rows = paginator.paginate_page(request, start=start, end=end, ordering=ordering)
+        rows = paginator.paginate_page(
+            request, start=start, end=end, ordering=ordering, placement=query_placement(request)
+        )
         response = paginator.get_paginated_response(AdTotalsOutput(rows, many=True).data)
         response.data["complete_through"] = progress_selectors.completeness_get().complete_through
         return response
@@ -136,13 +150,15 @@ class AdStatsDetailApi(APIView):
             "the distinct users over the whole UTC days the range touches, so a range shorter "
             "than a day can show users and no impressions. Zeros for an ad never seen."
         ),
-        parameters=[AD_ID, *RANGE],
+        parameters=[AD_ID, *RANGE, PLACEMENT],
         responses={200: AdDetailOutput, **READ_ERRORS},
     )
     def get(self, request: Request, ad_id: str) -> Response:
         ad_id = checked_ad_id(ad_id)
         start, end = query_range(request)
-        totals = selectors.ad_totals_get(ad_id=ad_id, start=start, end=end)
+        totals = selectors.ad_totals_get(
+            ad_id=ad_id, start=start, end=end, placement=query_placement(request)
+        )
         through = progress_selectors.completeness_get().complete_through
         return Response(AdDetailOutput({**totals, "complete_through": through}).data)
 
@@ -207,7 +223,12 @@ class AdSeriesApi(APIView):
             raise ValidationError({exc.field: exc.message}) from None
         through = progress_selectors.completeness_get().complete_through
         series = selectors.ad_series(
-            ad_id=ad_id, interval=interval, start=start, end=end, complete_through=through
+            ad_id=ad_id,
+            interval=interval,
+            start=start,
+            end=end,
+            complete_through=through,
+            placement=query_placement(request),
         )
         return Response(
             {

@@ -28,8 +28,8 @@ class FixForm(forms.Form):
     value = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12, "cols": 90, "spellcheck": "false"}),
         strip=False,
-        help_text="One event as JSON, as the API publishes it (contract v1). It is checked "
-        "like the consumer checks records before anything is sent.",
+        help_text="One event as JSON, as the API publishes it (contract v2; v1 is read too). "
+        "It is checked like the consumer checks records before anything is sent.",
     )
 
 

@@ -271,3 +271,11 @@ from stats.dead_letter_models import ConsumerBreaker, DeadLetter  # noqa: E402, 
 
 # The delivery-semantics lab's tables (counts of the lab-only modes, the last printed table).
 from stats.semantics_lab.models import LabAdCount, SemanticsLabRow  # noqa: E402, F401
+# The per-placement statistics (contract v2) live in their own module, likewise.
+from stats.placement_models import (  # noqa: E402, F401
+    PlacementDailyReach,
+    PlacementDailyUser,
+    PlacementDayCount,
+    PlacementHourCount,
+    PlacementMinuteCount,
+)

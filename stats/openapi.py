@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from drf_spectacular.utils import inline_serializer as _inline
 from rest_framework import serializers
 
-from impressions.contract import AD_ID_PATTERN
+from impressions.contract import AD_ID_PATTERN, PLACEMENT_RULE
 from impressions.openapi import ErrorDetail
 from stats.bucketing import INTERVALS
 from stats.lag_verdict import SEVERITY
@@ -46,8 +46,20 @@ AD_ID = OpenApiParameter(
     description="The ad, as in the events' `ad_id` (an id that breaks the contract is a 400).",
 )
 
+PLACEMENT = OpenApiParameter(
+    "placement",
+    {"type": "string", "minLength": 1, "maxLength": 64, "pattern": AD_ID_PATTERN},
+    description=(
+        "Count only the impressions shown in this placement (the events' optional `placement`, "
+        "contract v2), users included; without it, every impression. A value that breaks the "
+        f"contract is a 400 ({PLACEMENT_RULE})."
+    ),
+    examples=[OpenApiExample("placement", value="home-top")],
+)
+
 LIST_PARAMETERS = [
     *RANGE,
+    PLACEMENT,
     OpenApiParameter(
         "ordering",
         OpenApiTypes.STR,
@@ -79,6 +91,7 @@ SERIES_PARAMETERS = [
         default="hour",
         description="Bucket size.",
     ),
+    PLACEMENT,
     OpenApiParameter(
         "from",
         OpenApiTypes.STR,

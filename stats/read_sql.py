@@ -3,7 +3,8 @@
 Every read is one statement over the day, hour and minute counters chosen by
 `stats.ranges.cover` (so a 30-day range reads about 30 day rows per ad, not 43,200 minutes) and
 over `AdDailyReach` for unique users (a sum, see its docstring). The same SQL runs on
-PostgreSQL and SQLite.
+PostgreSQL and SQLite. With a `placement`, the same statements read the per-placement tables
+(stats.placement_models) instead, restricted to it; without one, nothing changes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from django.db import connection
 
 from stats import bulk_sql as sql
 from stats.models import ALL_ADS, AdDailyReach, AdDayCount, AdHourCount, AdMinuteCount
+from stats.placement_models import (
+    PlacementDailyReach,
+    PlacementDayCount,
+    PlacementHourCount,
+    PlacementMinuteCount,
+)
 from stats.ranges import RangeCover
 
 Params = list[Any]
@@ -52,22 +59,39 @@ def _ad_condition(ads: AdFilter, params: Params) -> str:
     return f" AND ad_id IN ({', '.join(['%s'] * len(ads))})"
 
 
-def counter_rows(cover: RangeCover, *, ad_id: AdFilter, params: Params) -> str:
+def _placement_condition(placement: str | None, params: Params) -> str:
+    if placement is None:
+        return ""
+    params.append(placement)
+    return " AND placement = %s"
+
+
+def counter_rows(
+    cover: RangeCover, *, ad_id: AdFilter, params: Params, placement: str | None = None
+) -> str:
     """`SELECT ad_id, impressions, day, moment` over the rows covering the range (day rows
-    have `moment` NULL, hour and minute rows have `day` NULL)."""
+    have `moment` NULL, hour and minute rows have `day` NULL); with `placement`, only the
+    impressions shown in that placement."""
+    day_model, hour_model, minute_model = (
+        (PlacementDayCount, PlacementHourCount, PlacementMinuteCount)
+        if placement is not None
+        else (AdDayCount, AdHourCount, AdMinuteCount)
+    )
     parts = []
     if cover.days:
         where = _bounds("day", cover.days, sql.db_date, params) + _ad_condition(ad_id, params)
+        where += _placement_condition(placement, params)
         parts.append(
-            f"SELECT ad_id, impressions, day, NULL AS moment FROM {sql.table(AdDayCount)}"
+            f"SELECT ad_id, impressions, day, NULL AS moment FROM {sql.table(day_model)}"
             f" WHERE {where}"
         )
     for model, column, spans in (
-        (AdHourCount, "hour", cover.hours),
-        (AdMinuteCount, "minute", cover.minutes),
+        (hour_model, "hour", cover.hours),
+        (minute_model, "minute", cover.minutes),
     ):
         if spans:
             where = _bounds(column, spans, sql.db_datetime, params) + _ad_condition(ad_id, params)
+            where += _placement_condition(placement, params)
             parts.append(
                 f"SELECT ad_id, impressions, NULL AS day, {column} AS moment"
                 f" FROM {sql.table(model)} WHERE {where}"
@@ -87,10 +111,12 @@ def reach_rows(
     ad_id: AdFilter,
     params: Params,
     per_day: bool = False,
+    placement: str | None = None,
 ) -> str:
     """`SELECT ad_id, day, users`: summed per ad, the exact distinct users over the UTC days
     first..last (None: open-ended); with `per_day`, summed per day, each day's own users.
-    `ad_id` None means every real ad (not the site-wide ALL_ADS); a list, those ads."""
+    `ad_id` None means every real ad (not the site-wide ALL_ADS); a list, those ads. With
+    `placement`, the users who saw the ad (ALL_ADS: any ad) in that placement."""
     conditions = []
     if first is not None:
         conditions.append("day >= %s")
@@ -108,7 +134,9 @@ def reach_rows(
         conditions.append("ad_id <> %s")
         params.append(ALL_ADS)
     where = " AND ".join(conditions) + _ad_condition(ad_id, params)
-    return f"SELECT ad_id, day, users FROM {sql.table(AdDailyReach)} WHERE {where}"
+    where += _placement_condition(placement, params)
+    reach = PlacementDailyReach if placement is not None else AdDailyReach
+    return f"SELECT ad_id, day, users FROM {sql.table(reach)} WHERE {where}"
 
 
 def fetch_all(statement: str, params: Params) -> list[tuple[Any, ...]]:

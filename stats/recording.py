@@ -13,6 +13,8 @@ hour and day already computed by `stats.bucketing` (the one place that decides b
 4. users: insert the new (ad, day, user) rows, also under the pseudo ad `ALL_ADS`, and move
    `AdDailyReach` by the difference of each touched pair's "previous day" lists before and
    after the insert, deleting the reach rows that difference leaves at zero.
+5. placements: the same for the new events that carry a placement, in the per-placement
+   tables (stats.placement_recording; no statement when the batch has none).
 
 Counters only ever grow from rows this call inserted, so a resent event never counts twice.
 Rows are written in key order to keep concurrent transactions from deadlocking.
@@ -30,6 +32,7 @@ from django.db import connection, transaction
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
+from stats import placement_recording
 from stats.bucketing import day_of, floor_to
 from stats.models import (
     ALL_ADS,
@@ -226,4 +229,5 @@ def record_new(events: Sequence[AdImpressionEvent], *, recorded_at: datetime) ->
             _lock_users(cursor)
             _count(cursor)
             _add_users(cursor)
+            placement_recording.record_placements(cursor, events)  # nothing without placements
     return recorded

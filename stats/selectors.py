@@ -1,6 +1,7 @@
 """Reads over the counters, the user reach and the offset ledger; the API and the dashboard
 call these. Each runs one SQL statement (two for a page past the last row), whatever the data
-size: see stats.read_sql."""
+size: see stats.read_sql. The statistics reads take an optional `placement` (contract v2):
+the same statement over the per-placement tables, so the unfiltered reads are unchanged."""
 
 from __future__ import annotations
 
@@ -42,12 +43,16 @@ class AdTotalsPage:
 
 
 def _per_ad(
-    start: datetime | None, end: datetime | None, ads: Sequence[str] | None, params: list[Any]
+    start: datetime | None,
+    end: datetime | None,
+    ads: Sequence[str] | None,
+    params: list[Any],
+    placement: str | None = None,
 ) -> str:
     """`ad_id, impressions, unique_users` of every ad (or of `ads`) with impressions in
-    [start, end)."""
-    counters = counter_rows(cover(start, end), ad_id=ads, params=params)
-    reach = reach_rows(*days_touched(start, end), ad_id=ads, params=params)
+    [start, end) (in `placement`, if given)."""
+    counters = counter_rows(cover(start, end), ad_id=ads, params=params, placement=placement)
+    reach = reach_rows(*days_touched(start, end), ad_id=ads, params=params, placement=placement)
     return (
         f"SELECT i.ad_id AS ad_id, i.impressions AS impressions,"
         f" COALESCE(u.users, 0) AS unique_users"
@@ -66,14 +71,16 @@ def ad_totals_page(
     limit: int = 50,
     offset: int = 0,
     ads: Sequence[str] | None = None,
+    placement: str | None = None,
 ) -> AdTotalsPage:
     """Per-ad `ad_id`, `impressions` (minutes in [start, end)) and exact `unique_users`
     (distinct users over the whole UTC days the range touches), ordered and paginated.
 
-    Only ads with impressions in the range are listed; with `ads`, only those of them.
+    Only ads with impressions in the range are listed; with `ads`, only those of them; with
+    `placement`, only what was shown in that placement.
     """
     params: list[Any] = []
-    per_ad = _per_ad(start, end, ads, params)
+    per_ad = _per_ad(start, end, ads, params, placement)
     rows = fetch_all(
         f"SELECT ad_id, impressions, unique_users, COUNT(*) OVER () FROM ({per_ad}) t"
         f" ORDER BY {ORDERINGS[ordering]} LIMIT %s OFFSET %s",
@@ -83,7 +90,7 @@ def ad_totals_page(
         count = int(rows[0][3])
     else:  # past the last row (or no rows at all): the window count is not there to read
         params = []
-        per_ad = _per_ad(start, end, ads, params)
+        per_ad = _per_ad(start, end, ads, params, placement)
         count = int(fetch_all(f"SELECT COUNT(*) FROM ({per_ad}) t", params)[0][0])
     return AdTotalsPage(
         count=count,
@@ -95,12 +102,16 @@ def ad_totals_page(
 
 
 def ad_totals_get(
-    *, ad_id: str, start: datetime | None = None, end: datetime | None = None
+    *,
+    ad_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    placement: str | None = None,
 ) -> dict[str, Any]:
-    """One ad's totals over the range (zeros for an ad never seen)."""
+    """One ad's totals over the range, in `placement` if given (zeros for an ad never seen)."""
     params: list[Any] = []
-    counters = counter_rows(cover(start, end), ad_id=ad_id, params=params)
-    reach = reach_rows(*days_touched(start, end), ad_id=ad_id, params=params)
+    counters = counter_rows(cover(start, end), ad_id=ad_id, params=params, placement=placement)
+    reach = reach_rows(*days_touched(start, end), ad_id=ad_id, params=params, placement=placement)
     impressions, users = fetch_all(
         f"SELECT (SELECT SUM(impressions) FROM ({counters}) c),"
         f" (SELECT SUM(users) FROM ({reach}) r)",
@@ -109,11 +120,14 @@ def ad_totals_get(
     return {"ad_id": ad_id, "impressions": int(impressions or 0), "unique_users": int(users or 0)}
 
 
-def overall_totals(*, start: datetime | None = None, end: datetime | None = None) -> dict[str, int]:
-    """All impressions, the number of ads with impressions, and exact site-wide unique users."""
+def overall_totals(
+    *, start: datetime | None = None, end: datetime | None = None, placement: str | None = None
+) -> dict[str, int]:
+    """All impressions, the number of ads with impressions, and exact site-wide unique users
+    (in `placement`, if given)."""
     params: list[Any] = []  # in the order the statement uses them: reach, then counters
-    reach = reach_rows(*days_touched(start, end), ad_id=ALL_ADS, params=params)
-    counters = counter_rows(cover(start, end), ad_id=None, params=params)
+    reach = reach_rows(*days_touched(start, end), ad_id=ALL_ADS, params=params, placement=placement)
+    counters = counter_rows(cover(start, end), ad_id=None, params=params, placement=placement)
     impressions, ads, users = fetch_all(
         f"SELECT SUM(impressions), COUNT(DISTINCT ad_id), (SELECT SUM(users) FROM ({reach}) r)"
         f" FROM ({counters}) c",
@@ -133,13 +147,16 @@ def ad_series(
     start: datetime,
     end: datetime,
     complete_through: datetime | None = None,
+    placement: str | None = None,
 ) -> list[dict[str, Any]]:
     """Impressions per bucket of `interval` over [start, end), zero-filled; `ad_id` None sums
-    every ad. Each bucket is `{"start", "end", "impressions", "partial", "final"}` as
-    `ranges.series_buckets` decides them. Day buckets read day rows, hour buckets hour rows;
-    partial buckets at the end read the finer rows."""
+    every ad; `placement` counts only that placement's. Each bucket is `{"start", "end",
+    "impressions", "partial", "final"}` as `ranges.series_buckets` decides them. Day buckets
+    read day rows, hour buckets hour rows; partial buckets at the end read the finer rows."""
     params: list[Any] = []
-    counters = counter_rows(cover(start, end, interval), ad_id=ad_id, params=params)
+    counters = counter_rows(
+        cover(start, end, interval), ad_id=ad_id, params=params, placement=placement
+    )
     rows = fetch_all(
         f"SELECT day, moment, SUM(impressions) FROM ({counters}) c GROUP BY day, moment", params
     )
@@ -153,10 +170,13 @@ def ad_series(
     ]
 
 
-def daily_unique_users(*, ad_id: str, first: date, last: date) -> list[dict[str, object]]:
-    """Exact unique users of `ad_id` (or ALL_ADS) on each UTC day first..last, zero-filled."""
+def daily_unique_users(
+    *, ad_id: str, first: date, last: date, placement: str | None = None
+) -> list[dict[str, object]]:
+    """Exact unique users of `ad_id` (or ALL_ADS) on each UTC day first..last, zero-filled
+    (in `placement`, if given)."""
     params: list[Any] = []
-    reach = reach_rows(first, last, ad_id=ad_id, params=params, per_day=True)
+    reach = reach_rows(first, last, ad_id=ad_id, params=params, per_day=True, placement=placement)
     rows = fetch_all(f"SELECT day, SUM(users) FROM ({reach}) r GROUP BY day", params)
     found = {as_utc(day).date(): int(n) for day, n in rows}
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]

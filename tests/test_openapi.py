@@ -23,10 +23,11 @@ DOCUMENTED = {
     ("/api/stats/pipeline/", "get"): {"200", "401"},
 }
 EVENT_FIELDS = {"schema_version", "event_id", "ad_id", "user_id", "timestamp"}
+V2_FIELDS = {"placement", "campaign_id", "device"}  # contract v2: optional
 STATS_PARAMETERS = {
-    "/api/stats/ads/": {"from", "to", "ordering", "limit", "offset"},
-    "/api/stats/ads/{ad_id}/": {"ad_id", "from", "to"},
-    "/api/stats/ads/{ad_id}/series/": {"ad_id", "interval", "from", "to"},
+    "/api/stats/ads/": {"from", "to", "ordering", "limit", "offset", "placement"},
+    "/api/stats/ads/{ad_id}/": {"ad_id", "from", "to", "placement"},
+    "/api/stats/ads/{ad_id}/series/": {"ad_id", "interval", "from", "to", "placement"},
     "/api/stats/pipeline/": set(),
 }
 
@@ -110,8 +111,10 @@ def test_ingest_documents_its_body_and_errors(schema: dict[str, Any], path: str)
     body = resolve(schema, operation["requestBody"]["content"]["application/json"]["schema"])
     one, many = body["oneOf"]
     event = resolve(schema, one)
-    assert set(event["properties"]) == EVENT_FIELDS
+    assert set(event["properties"]) == EVENT_FIELDS | V2_FIELDS
     assert set(event["required"]) == {"ad_id", "user_id"}
+    version = resolve(schema, event["properties"]["schema_version"]["allOf"][0])
+    assert version["enum"] == [1, 2]  # a v1 body or a v2 body
     assert event["additionalProperties"] is False
     assert many["type"] == "array" and many["maxItems"] == 1000
     assert resolve(schema, many["items"]) == event

@@ -38,8 +38,9 @@ def published_at(record: Record) -> datetime:
 
 
 def decode_records(records: Iterable[Record]) -> Decoded:
-    """Decode and validate each record value against contract v1. Never raises: a value the
-    contract did not foresee is a dead letter too (`undecodable: ...`)."""
+    """Decode and validate each record value against the contract (v1 or v2; another
+    `schema_version` is a dead letter that says so). Never raises: a value the contract did
+    not foresee is a dead letter too (`undecodable: ...`)."""
     decoded = Decoded()
     for record in records:
         try:

@@ -98,9 +98,16 @@ def chart(*, ad_id: str | None, window: Window, complete_through: datetime | Non
         start=window.start,
         end=window.end,
         complete_through=complete_through,
+        placement=window.placement,
     )
     before_start, before_end = window.previous_buckets
-    before = selectors.ad_series(ad_id=ad_id, interval=interval, start=before_start, end=before_end)
+    before = selectors.ad_series(
+        ad_id=ad_id,
+        interval=interval,
+        start=before_start,
+        end=before_end,
+        placement=window.placement,
+    )
     previous: list[int | None] = [int(b["impressions"]) for b in before]
     previous += [None] * (len(now) - len(previous))
     return Chart(
@@ -118,11 +125,18 @@ def chart(*, ad_id: str | None, window: Window, complete_through: datetime | Non
 def overview(window: Window) -> dict[str, Any]:
     """Cards, chart, top ads and pipeline of the overview page."""
     before_start, before_end = window.previous
-    totals = selectors.overall_totals(start=window.start, end=window.end)
-    before = selectors.overall_totals(start=before_start, end=before_end)
-    top = selectors.ad_totals_page(start=window.start, end=window.end, limit=TOP_ADS).rows
+    placement = window.placement
+    totals = selectors.overall_totals(start=window.start, end=window.end, placement=placement)
+    before = selectors.overall_totals(start=before_start, end=before_end, placement=placement)
+    top = selectors.ad_totals_page(
+        start=window.start, end=window.end, limit=TOP_ADS, placement=placement
+    ).rows
     earlier_page = selectors.ad_totals_page(
-        start=before_start, end=before_end, limit=TOP_ADS, ads=[row["ad_id"] for row in top]
+        start=before_start,
+        end=before_end,
+        limit=TOP_ADS,
+        ads=[row["ad_id"] for row in top],
+        placement=placement,
     )
     earlier = {row["ad_id"]: row["impressions"] for row in earlier_page.rows}
     pipeline = selectors.pipeline_state(
@@ -147,8 +161,13 @@ def overview(window: Window) -> dict[str, Any]:
 def ad_detail(ad_id: str, window: Window) -> dict[str, Any]:
     """Cards, chart and unique users per day of one ad."""
     before_start, before_end = window.previous
-    totals = selectors.ad_totals_get(ad_id=ad_id, start=window.start, end=window.end)
-    before = selectors.ad_totals_get(ad_id=ad_id, start=before_start, end=before_end)
+    placement = window.placement
+    totals = selectors.ad_totals_get(
+        ad_id=ad_id, start=window.start, end=window.end, placement=placement
+    )
+    before = selectors.ad_totals_get(
+        ad_id=ad_id, start=before_start, end=before_end, placement=placement
+    )
     last = (window.end - timedelta(microseconds=1)).date()
     first = max(window.start.date(), last - timedelta(days=MAX_DAILY_ROWS - 1))
     completeness = progress_selectors.completeness_get()
@@ -157,6 +176,10 @@ def ad_detail(ad_id: str, window: Window) -> dict[str, Any]:
         "chart": chart(ad_id=ad_id, window=window, complete_through=completeness.complete_through),
         "completeness": completeness,
         "daily_users": list(
-            reversed(selectors.daily_unique_users(ad_id=ad_id, first=first, last=last))
+            reversed(
+                selectors.daily_unique_users(
+                    ad_id=ad_id, first=first, last=last, placement=placement
+                )
+            )
         ),
     }

@@ -1,13 +1,16 @@
-"""The dashboard's range picker: quick picks or a custom from/to, and the chart interval."""
+"""The dashboard's range picker: quick picks or a custom from/to, the chart interval, and an
+optional placement (contract v2) that every number of the page is then restricted to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django import forms
 
+from impressions.contract import PLACEMENT_RULE, is_ad_id
 from stats.bucketing import INTERVALS, Interval, floor_to
 from stats.ranges import RangeError, parse_range
 
@@ -32,6 +35,7 @@ class Window:
     interval: Interval
     label: str
     pick: str  # a QUICK_PICKS key, or "custom"
+    placement: str | None = None  # only what was shown in this placement (contract v2)
 
     @property
     def previous(self) -> tuple[datetime, datetime]:
@@ -46,13 +50,18 @@ class Window:
         buckets = -((self.start - self.end) // step)  # the last one may still be filling
         return self.start - buckets * step, self.start
 
+    @property
+    def placement_query(self) -> str:
+        """`&placement=...` when the window has one (for links that change the range)."""
+        return f"&placement={quote(self.placement, safe='')}" if self.placement else ""
+
     def query(self) -> str:
         """The query string that shows this window again (for links and exports)."""
         if self.pick != "custom":
-            return f"range={self.pick}&interval={self.interval}"
+            return f"range={self.pick}&interval={self.interval}{self.placement_query}"
         return (
             f"range=custom&from={self.start:%Y-%m-%dT%H:%M:%SZ}"
-            f"&to={self.end:%Y-%m-%dT%H:%M:%SZ}&interval={self.interval}"
+            f"&to={self.end:%Y-%m-%dT%H:%M:%SZ}&interval={self.interval}{self.placement_query}"
         )
 
 
@@ -68,6 +77,13 @@ class RangeForm(forms.Form):
     interval = forms.ChoiceField(
         choices=[(i, i.capitalize()) for i in INTERVALS], required=False, label="Interval"
     )
+    placement = forms.CharField(required=False, label="Placement")
+
+    def clean_placement(self) -> str | None:
+        placement = self.cleaned_data.get("placement") or None
+        if placement is not None and not is_ad_id(placement):
+            raise forms.ValidationError(PLACEMENT_RULE.removeprefix("placement "))
+        return placement
 
     def __init__(self, data: Any, *, now: datetime) -> None:
         data = data.copy()
@@ -110,7 +126,7 @@ class RangeForm(forms.Form):
         if (end - start) / INTERVALS[interval] > MAX_BUCKETS:
             self.add_error("interval", f"more than {MAX_BUCKETS} buckets; choose a longer one")
             return cleaned
-        cleaned["window"] = Window(start, end, interval, label, pick)
+        cleaned["window"] = Window(start, end, interval, label, pick, cleaned.get("placement"))
         return cleaned
 
 

@@ -56,7 +56,11 @@ def _all_ads(window: Window) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     while True:
         page = selectors.ad_totals_page(
-            start=window.start, end=window.end, limit=1000, offset=len(rows)
+            start=window.start,
+            end=window.end,
+            limit=1000,
+            offset=len(rows),
+            placement=window.placement,
         )
         rows += page.rows
         if len(page.rows) < 1000 or len(rows) >= page.count:
@@ -78,6 +82,10 @@ def _series_csv(name: str, ad_id: str | None, window: Window) -> HttpResponse:
     )
 
 
+def _in_placement(window: Window) -> str:
+    return f" in placement {window.placement}" if window.placement else ""
+
+
 def _render(request: HttpRequest, name: str, context: dict[str, Any]) -> HttpResponse:
     """The page, or with `?partial=1` only its live part (what the auto-refresh swaps in)."""
     live = f"{name}_live.html"
@@ -97,9 +105,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             ["ad_id", "impressions", "unique_users"],
             [[_cell(r["ad_id"]), r["impressions"], r["unique_users"]] for r in _all_ads(window)],
         )
-    context = _context(
-        request, form, window, title="Impression statistics", **data.overview(window)
-    )
+    title = "Impression statistics" + _in_placement(window)
+    context = _context(request, form, window, title=title, **data.overview(window))
     return _render(request, "admin/stats/dashboard", context)
 
 
@@ -111,6 +118,11 @@ def ad_dashboard_view(request: HttpRequest, ad_id: str) -> HttpResponse:
     if request.GET.get("export") == "series":
         return _series_csv(f"{ad_id}-{window.start:%Y%m%dT%H%M}-{window.interval}", ad_id, window)
     context = _context(
-        request, form, window, title=f"Ad {ad_id}", ad_id=ad_id, **data.ad_detail(ad_id, window)
+        request,
+        form,
+        window,
+        title=f"Ad {ad_id}{_in_placement(window)}",
+        ad_id=ad_id,
+        **data.ad_detail(ad_id, window),
     )
     return _render(request, "admin/stats/ad_dashboard", context)

@@ -205,3 +205,45 @@ def test_the_demo_page_counts_its_impressions(
             ad_id
         )
     assert_clean(browser, live_site.url)
+
+
+def test_the_placement_filter_restricts_cards_and_chart_and_survives_the_interval_switch(
+    logged_in_browser: WebDriver, live_site: LiveServer
+) -> None:
+    seed()  # 120 impressions without a placement
+    now = timezone.now()
+    record_impressions(
+        events=[
+            AdImpressionEvent(
+                2,
+                uuid.uuid4(),
+                f"ad-{i % 2}",
+                f"p{i % 5}",
+                now - timedelta(minutes=5 + i * 20),
+                placement="home-top",
+            )
+            for i in range(12)
+        ]
+    )
+    browser = logged_in_browser
+    browser.get(f"{live_site.url}/admin/dashboard/?range=24h")
+    wait_for_chart(browser)
+    field = browser.find_element(By.ID, "placement-input")
+    field.send_keys("home-top")
+    browser.find_element(By.CSS_SELECTOR, "#placement-form input[type=submit]").click()
+    WebDriverWait(browser, 10).until(ec.url_contains("placement=home-top"))
+    chart = wait_for_chart(browser)
+    assert chart["total"] == 12
+    assert browser.find_element(By.CSS_SELECTOR, "#card-impressions .card-value").text == "12"
+    assert browser.find_element(By.CSS_SELECTOR, "#card-unique-users .card-value").text == "5"
+    assert "home-top" in browser.find_element(By.ID, "placement-active").text
+    screenshot(browser, "dashboard-placement")
+
+    browser.find_element(By.CSS_SELECTOR, ".interval-switch [data-interval=minute]").click()
+    WebDriverWait(browser, 10).until(ec.url_contains("interval=minute"))
+    assert "placement=home-top" in browser.current_url
+    assert wait_for_chart(browser)["total"] == 12
+    browser.find_element(By.ID, "placement-clear").click()
+    WebDriverWait(browser, 10).until(lambda b: "placement" not in b.current_url)
+    assert wait_for_chart(browser)["total"] == 132
+    assert_clean(browser, live_site.url)

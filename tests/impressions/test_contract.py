@@ -1,4 +1,4 @@
-"""The event contract v1: every rule, accepted and rejected, and the wire encoding."""
+"""The event contract (v1 and v2): every rule, accepted and rejected, and the wire encoding."""
 
 from __future__ import annotations
 
@@ -52,6 +52,9 @@ def valid(**changes: Any) -> dict[str, Any]:
         {"timestamp": "1970-01-01T00:00:00Z"},  # the first instant of the range
         {"timestamp": "1970-01-01T01:00:00+01:00"},  # the same instant
         {"schema_version": 1},
+        {"schema_version": 2},
+        {"placement": "home-top", "campaign_id": "c-7", "device": "mobile"},
+        {"schema_version": 1, "placement": "x"},  # published as v2 whatever the body says
     ],
 )
 def test_accepts_valid_events(changes: dict[str, Any]) -> None:
@@ -83,7 +86,13 @@ def test_accepts_valid_events(changes: dict[str, Any]) -> None:
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"timestamp": 1764072000}, "timestamp"),
         ({"timestamp": "2026-11-25T12:05:01Z"}, "timestamp"),  # more than 5 minutes ahead
-        ({"schema_version": 2}, "schema_version"),
+        ({"schema_version": 3}, "schema_version"),
+        ({"schema_version": "2"}, "schema_version"),
+        ({"placement": ""}, "placement"),
+        ({"placement": "a b"}, "placement"),
+        ({"placement": "top\n"}, "placement"),
+        ({"campaign_id": "c" * 65}, "campaign_id"),
+        ({"device": "fridge"}, "device"),
         ({"colour": "red"}, "colour"),
     ],
 )
@@ -148,7 +157,7 @@ def test_encoding_round_trip() -> None:
     event = event_from_input(valid(timestamp="2026-11-25T10:00:00.5+03:00"), now=NOW)
     wire = encode_event(event)
     assert json.loads(wire) == {
-        "schema_version": 1,
+        "schema_version": 2,  # what the server writes now (a v2 event without its options)
         "event_id": "6f1c8a52-5d7e-4b8e-9a51-0d6f3c2b9a10",
         "ad_id": "ad-42",
         "user_id": "user-7",
@@ -224,3 +233,22 @@ def test_decode_rejects_invalid_utf8_as_a_contract_error() -> None:
     broken = wire.replace("é".encode(), b"\xc3\x28")
     with pytest.raises(ContractError, match="not valid UTF-8"):
         decode_event(broken, now=NOW)
+
+
+def test_v1_and_v2_bodies_are_published_as_v2_without_unknown_fields() -> None:
+    v1 = event_from_input(valid(schema_version=1), now=NOW)
+    v2 = event_from_input(valid(placement="home-top", device="ctv"), now=NOW)
+    assert json.loads(encode_event(v1))["schema_version"] == 2
+    assert "placement" not in json.loads(encode_event(v1))  # absent, not null: no byte more
+    assert json.loads(encode_event(v2))["placement"] == "home-top"
+    assert decode_event(encode_event(v2), now=NOW) == v2
+
+
+@pytest.mark.parametrize("version", [3, 0, 99, "2", True, None, 1.5])
+def test_an_unknown_schema_version_is_refused_saying_so(version: object) -> None:
+    record = json.dumps({**valid(), "schema_version": version}).encode()
+    with pytest.raises(ContractError) as caught:
+        decode_event(record, now=NOW)
+    assert caught.value.field == "schema_version"
+    assert caught.value.reason().startswith("schema_version: unknown schema_version ")
+    assert "reads versions 1 and 2 only" in caught.value.reason()

@@ -259,6 +259,7 @@ def test_demo_page_sets_the_cookie_and_embeds_one_pixel_per_slot(client: Client)
     ads = [q["ad_id"][0] for q in queries]
     assert len(set(ads)) == SLOTS
     assert set(ads) <= {ad.ad_id for ad in CATALOGUE}
+    assert [q["placement"][0] for q in queries] == [f"demo-slot-{i}" for i in range(1, SLOTS + 1)]
 
     # The next view keeps the user (no new cookie) and makes new event ids.
     again = client.get("/demo/")

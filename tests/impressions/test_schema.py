@@ -18,7 +18,7 @@ from impressions.contract import (
     json_schema,
 )
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "impressions/schema/ad_impression_event.v1.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "impressions/schema/ad_impression_event.v2.json"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -26,7 +26,7 @@ def test_schema_file_is_the_generated_schema() -> None:
     committed = json.loads(SCHEMA_FILE.read_text())
     assert committed == json_schema(), (
         "the contract changed: regenerate with "
-        "`python -m impressions.contract > impressions/schema/ad_impression_event.v1.json`"
+        "`python -m impressions.contract > impressions/schema/ad_impression_event.v2.json`"
     )
 
 
@@ -55,6 +55,14 @@ GOOD = {
         {**GOOD, "user_id": "u" * 129},
         {**GOOD, "user_id": 3},
         {**GOOD, "schema_version": 2},
+        {**GOOD, "schema_version": 3},
+        {**GOOD, "schema_version": "1"},
+        {**GOOD, "placement": "home-top", "campaign_id": "c.1", "device": "tablet"},
+        {**GOOD, "placement": ""},
+        {**GOOD, "placement": None},
+        {**GOOD, "campaign_id": "a b"},
+        {**GOOD, "device": "fridge"},
+        {**GOOD, "device": None},
         {**GOOD, "extra": True},
         {k: v for k, v in GOOD.items() if k != "event_id"},
         {k: v for k, v in GOOD.items() if k != "timestamp"},
