@@ -269,8 +269,6 @@ STATISTICS = (AdMinuteCount, AdHourCount, AdDayCount, AdDailyUser, AdDailyReach,
 # through this import).
 from stats.dead_letter_models import ConsumerBreaker, DeadLetter  # noqa: E402, F401
 
-# The delivery-semantics lab's tables (counts of the lab-only modes, the last printed table).
-from stats.semantics_lab.models import LabAdCount, SemanticsLabRow  # noqa: E402, F401
 # The per-placement statistics (contract v2) live in their own module, likewise.
 from stats.placement_models import (  # noqa: E402, F401
     PlacementDailyReach,
@@ -279,3 +277,6 @@ from stats.placement_models import (  # noqa: E402, F401
     PlacementHourCount,
     PlacementMinuteCount,
 )
+
+# The delivery-semantics lab's tables (counts of the lab-only modes, the last printed table).
+from stats.semantics_lab.models import LabAdCount, SemanticsLabRow  # noqa: E402, F401
