@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test-port run test lint venv broker postgres browser nginx bench bench-read clean
+.PHONY: test-port run test test-cluster lint venv broker postgres browser nginx bench bench-read clean
 
 venv: $(STAMP)
 
@@ -51,6 +51,16 @@ TEST_BROKER_ENV = KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TE
 	KAFKA_LOCAL_DIR=$(KAFKA_TEST_DIR) KAFKA_LOCAL_REUSE_FOREIGN=0 \
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_TEST_PORT)
 
+# `make test-cluster`'s three-broker cluster (scripts/kafka-local start --brokers 3): state in
+# KAFKA_TEST_DIR/cluster; node N on KAFKA_TEST_CLUSTER_PORT + 2(N-1) (controller +1). Its own
+# range, 20000-22699, six ports per checkout from the same checksum: never a test broker's port
+# (19100-19999), nor another checkout's cluster. KAFKA_TEST_CLUSTER_KEEP=1 leaves it running.
+KAFKA_TEST_CLUSTER_PORT ?= $(shell echo $$((20000 + $(TEST_PORT_SEED) % 450 * 6)))
+CLUSTER_BROKER_ENV = KAFKA_LOCAL_DIR=$(KAFKA_TEST_DIR) KAFKA_CLUSTER_PORT=$(KAFKA_TEST_CLUSTER_PORT) \
+	KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TEST_CONTROLLER_PORT) \
+	KAFKA_CLUSTER_BOOTSTRAP_SERVERS=$(shell p=$(KAFKA_TEST_CLUSTER_PORT); \
+	  echo 127.0.0.1:$$p,127.0.0.1:$$((p + 2)),127.0.0.1:$$((p + 4)))
+
 # The tests of everything make run's SQLite touches: recording, ingest (both paths, the pixel),
 # reads, dashboard, and the as-is/to-be parity through the real broker. The consumer's failure
 # tests (kill -9, PostgreSQL restarts) stay PostgreSQL-only.
@@ -73,6 +83,20 @@ test: venv lint postgres browser nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@echo "make test: second pass on SQLite, make run's default database engine (test file .local/test-db.sqlite3)"
 	$(TEST_BROKER_ENV) DATABASE_URL= $(PY) -m pytest $(SQLITE_TESTS) $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-cluster
+
+# The replication tests (tests/cluster, marker `cluster`) on a three-broker cluster and PostgreSQL:
+# SIGKILL a partition's leader while ingesting, two of three brokers down = 503. About 1-2 min
+# with the cluster's start; the cluster is stopped afterwards (KAFKA_TEST_CLUSTER_KEEP=1: kept).
+test-cluster: venv postgres
+	@$(CLUSTER_BROKER_ENV) scripts/kafka-local start --brokers 3 || { echo "make test-cluster: \
+	could not start the three-broker cluster on 127.0.0.1:$(KAFKA_TEST_CLUSTER_PORT)-$$(( \
+	$(KAFKA_TEST_CLUSTER_PORT) + 5)); choose free ports: make test-cluster KAFKA_TEST_CLUSTER_PORT=23000" >&2; \
+	exit 1; }
+	@rc=0; $(CLUSTER_BROKER_ENV) DATABASE_URL="$$(scripts/postgres-local url)" \
+	$(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS) || rc=$$?; \
+	if [ "$(KAFKA_TEST_CLUSTER_KEEP)" != 1 ]; then $(CLUSTER_BROKER_ENV) scripts/kafka-local stop --brokers 3; fi; \
+	exit $$rc
 
 # SQLite + local broker + web server + one consumer; Ctrl+C stops what it started.
 run: venv

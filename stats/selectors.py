@@ -228,18 +228,21 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
     state.last_recorded_at = max((row.updated_at for row in ledger.values()), default=None)
     state.completeness = completeness_get(consumer_group=consumer_group, topic=topic)
     state.allowed_lateness_seconds = settings.STATS_ALLOWED_LATENESS_SECONDS
+    replication: dict[int, dict[str, Any]] = {}
     try:
-        ends = kafka_admin.end_offsets(topic)
+        # First and on its own: metadata answers while a dead node still leads partitions (whose
+        # end offsets then time out), which is when the ISR matters most.
         replication = kafka_admin.partition_replicas(topic)
+        ends = kafka_admin.end_offsets(topic)
         state.members = kafka_admin.group_members(consumer_group, topic)
         state.dead_letter_records = kafka_admin.retained_records(
             kafka_admin.dead_letter_topic(topic)
         )
     except kafka_admin.BrokerUnavailable as exc:
-        ends, replication = {}, {}
+        ends = {}
         state.broker_available, state.error, state.members = False, str(exc), []
     now, interval = timezone.now(), timedelta(seconds=settings.STATS_PROGRESS_INTERVAL_SECONDS)
-    for partition in sorted(set(ends) | set(processed)):
+    for partition in sorted(set(ends) | set(processed) | set(replication)):
         end = ends.get(partition)
         done = processed.get(partition, 0)
         lag = None if end is None else max(end - done, 0)
