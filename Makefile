@@ -69,7 +69,8 @@ SQLITE_TESTS ?= tests/impressions tests/stats/test_pipeline.py tests/stats/test_
 	tests/stats/test_read_queries.py tests/stats/test_bucketing.py tests/stats/test_dead_letters.py \
 	tests/stats/test_breaker.py tests/stats/test_series_edges.py tests/stats/test_completeness.py \
 	tests/stats/test_completeness_kafka.py tests/stats/test_consumer_core.py \
-	tests/stats/test_consumer_holes.py tests/stats/test_rebuild.py tests/stats/test_retention.py
+	tests/stats/test_consumer_holes.py tests/stats/test_rebuild.py tests/stats/test_retention.py \
+	tests/stats/test_replication_view.py
 
 # The whole suite against the test broker and a real PostgreSQL (both installed/started if
 # missing); pytest-django creates and drops the database test_<PG_DB>.
