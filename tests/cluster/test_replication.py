@@ -104,12 +104,16 @@ def test_leader_killed_mid_ingest_loses_nothing_and_two_down_is_503(
     settings.INGEST_THROTTLE_RATE = None
     settings.KAFKA_PUBLISH_TIMEOUT_SECONDS = BOUND
     assert min_insync_replicas(cluster_servers, cluster_topic) == "2"
-    assert fully_replicated(stats_client)
+    # A topic just created elects its partitions' leaders a moment later.
+    wait_for(lambda: fully_replicated(stats_client), "the new topic's replicas", timeout_s=30)
     consumer = cluster_consumer("--progress-interval", "60")
     sender = Sender(api_client)
     phases = [("start", time.monotonic())]
     for _ in range(20):
         assert sender.send()[0] == 202
+    # Mid-run: the consumer has joined and is counting when the leader dies.
+    sender.send_until(lambda: Impression.objects.exists(), "the consumer to count", 90)
+    assert consumer.poll() is None
 
     # 1. SIGKILL the leader of partition 0 mid-run; ingest on while the cluster fences it.
     leader = partition_replicas(cluster_topic)[0]["leader"]
@@ -161,6 +165,10 @@ def test_leader_killed_mid_ingest_loses_nothing_and_two_down_is_503(
         timeout_s=120,
     )
     phases.append(("every 202 counted", time.monotonic()))
+    # The group's offsets topic is replicated like the data (the cluster's defaults).
+    offsets_topic = partition_replicas("__consumer_offsets")
+    assert offsets_topic
+    assert all(p["replicas"] == [1, 2, 3] for p in offsets_topic.values())
     rows = {str(e) for e in Impression.objects.values_list("event_id", flat=True)}
     assert accepted <= rows
     assert rows <= accepted | set(sender.refused)
