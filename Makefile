@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test-port run test lint venv broker postgres browser nginx bench bench-read clean
+.PHONY: test-port run test test-cluster lint venv broker postgres browser nginx bench bench-read clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,18 @@ TEST_BROKER_ENV = KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TE
 	KAFKA_LOCAL_DIR=$(KAFKA_TEST_DIR) KAFKA_LOCAL_REUSE_FOREIGN=0 \
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_TEST_PORT)
 
+# `make test-cluster`'s three-broker cluster (scripts/kafka-local start --brokers 3): state in
+# KAFKA_TEST_DIR/cluster; node N on KAFKA_TEST_CLUSTER_PORT + 2(N-1) (controller +1). Its own
+# range, 20000-22699, six ports per checkout from the same checksum: never a test broker's port
+# (19100-19999), nor another checkout's cluster. KAFKA_TEST_CLUSTER_KEEP=1 leaves it running.
+KAFKA_TEST_CLUSTER_PORT ?= $(shell echo $$((20000 + $(TEST_PORT_SEED) % 450 * 6)))
+KAFKA_TEST_CLUSTER_SERVERS = $(shell p=$(KAFKA_TEST_CLUSTER_PORT); \
+	echo 127.0.0.1:$$p,127.0.0.1:$$((p + 2)),127.0.0.1:$$((p + 4)))
+CLUSTER_BROKER_ENV = KAFKA_LOCAL_DIR=$(KAFKA_TEST_DIR) KAFKA_CLUSTER_PORT=$(KAFKA_TEST_CLUSTER_PORT) \
+	KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TEST_CONTROLLER_PORT) \
+	KAFKA_CLUSTER_BOOTSTRAP_SERVERS=$(KAFKA_TEST_CLUSTER_SERVERS) \
+	KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_TEST_CLUSTER_SERVERS) KAFKA_REPLICATION_FACTOR=3
+
 # The tests of everything make run's SQLite touches: recording, ingest (both paths, the pixel),
 # reads, dashboard, and the as-is/to-be parity through the real broker. The consumer's failure
 # tests (kill -9, PostgreSQL restarts) stay PostgreSQL-only.
@@ -63,7 +75,8 @@ SQLITE_TESTS ?= tests/impressions tests/stats/test_pipeline.py tests/stats/test_
 	tests/stats/test_consumer_holes.py tests/stats/test_rebuild.py tests/stats/test_retention.py \
 	tests/stats/test_semantics_lab.py \
 	tests/stats/test_migration_demo.py \
-	tests/stats/test_placement.py
+	tests/stats/test_placement.py \
+	tests/stats/test_replication_view.py
 
 # The whole suite against the test broker and a real PostgreSQL (both installed/started if
 # missing); pytest-django creates and drops the database test_<PG_DB>.
@@ -77,6 +90,22 @@ test: venv lint postgres browser nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@echo "make test: second pass on SQLite, make run's default database engine (test file .local/test-db.sqlite3)"
 	$(TEST_BROKER_ENV) DATABASE_URL= $(PY) -m pytest $(SQLITE_TESTS) $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-cluster
+
+# The replication tests (tests/cluster, marker `cluster`) on a three-broker cluster and PostgreSQL:
+# SIGKILL a partition's leader while ingesting, two of three brokers down = 503. About 1-2 min
+# with the cluster's start; the cluster is stopped afterwards (KAFKA_TEST_CLUSTER_KEEP=1: kept).
+# PYTEST_ARGS apply here too; when they select none of these tests (pytest's exit 5), that passes.
+test-cluster: venv postgres
+	@$(CLUSTER_BROKER_ENV) scripts/kafka-local start --brokers 3 || { echo "make test-cluster: \
+	could not start the three-broker cluster on 127.0.0.1:$(KAFKA_TEST_CLUSTER_PORT)-$$(( \
+	$(KAFKA_TEST_CLUSTER_PORT) + 5)); choose free ports: make test-cluster KAFKA_TEST_CLUSTER_PORT=23000" >&2; \
+	exit 1; }
+	@rc=0; $(CLUSTER_BROKER_ENV) DATABASE_URL="$$(scripts/postgres-local url)" \
+	$(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc = 5 ]; then rc=0; fi; \
+	if [ "$(KAFKA_TEST_CLUSTER_KEEP)" != 1 ]; then $(CLUSTER_BROKER_ENV) scripts/kafka-local stop --brokers 3; fi; \
+	exit $$rc
 
 # SQLite + local broker + web server + one consumer; Ctrl+C stops what it started.
 run: venv

@@ -255,7 +255,9 @@ class PipelineApi(APIView):
             "`error`, and null end offsets, lag and verdicts. `complete_through` says up to "
             "which instant the statistics are final, `late_events` how many events arrived "
             "after their time was final. `verdict` judges the lag by Burrow's rules (OK, WARN, "
-            "STALL, STOP, REWIND) over each partition's recent samples."
+            "STALL, STOP, REWIND) over each partition's recent samples. Each partition's "
+            "`leader`, `replicas` and `in_sync_replicas` (broker node ids) come from the "
+            "cluster's metadata; `under_replicated` flags fewer replicas in sync than assigned."
         ),
         responses={200: PIPELINE, 401: UNAUTHORIZED},
     )
@@ -273,6 +275,7 @@ class PipelineApi(APIView):
             "dead_letter_records": state.dead_letter_records,
             "last_recorded_at": state.last_recorded_at,
             "verdict": state.verdict,
+            "under_replicated_partitions": state.under_replicated_partitions,
             "complete_through": state.completeness.complete_through,
             "allowed_lateness_seconds": state.allowed_lateness_seconds,
             "late_events": state.completeness.late_events,

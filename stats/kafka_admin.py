@@ -228,3 +228,34 @@ def _unreachable(exc: Exception) -> str:
         f"Kafka at {servers} did not answer ({exc.__class__.__name__}: {exc}); start it with "
         f"`scripts/kafka-local start` or set KAFKA_BOOTSTRAP_SERVERS"
     )
+
+
+def partition_replicas(topic: str) -> dict[int, dict[str, Any]]:
+    """Partition -> its `leader` (node id; None when it has none), `replicas` and
+    `in_sync_replicas` (node ids, as the controller last recorded them) and `under_replicated`
+    (fewer replicas in sync than assigned); {} when the topic is absent. Raises BrokerUnavailable.
+
+    A SIGKILLed node stays in the ISRs until the controller fences it (broker.session.timeout.ms),
+    and stays listed while a controller quorum is lacking: the ISR is what the cluster enforces.
+    """
+    with _clients.lock:
+        try:
+            described = _clients.admin_client().describe_topics([topic])
+        except KafkaError as exc:
+            _clients.drop()
+            raise BrokerUnavailable(_unreachable(exc)) from exc
+    found: dict[int, dict[str, Any]] = {}
+    for described_topic in described:
+        if described_topic.get("name") != topic:
+            continue
+        for partition in described_topic.get("partitions") or []:
+            replicas = sorted(partition.get("replica_nodes") or [])
+            in_sync = sorted(partition.get("isr_nodes") or [])
+            leader = partition.get("leader_id")
+            found[partition["partition_index"]] = {
+                "leader": leader if leader is not None and leader >= 0 else None,
+                "replicas": replicas,
+                "in_sync_replicas": in_sync,
+                "under_replicated": len(in_sync) < len(replicas),
+            }
+    return found

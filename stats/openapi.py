@@ -213,11 +213,30 @@ PIPELINE = _inline(
                     help_text="records that left the topic (retention) before the consumer"
                     " recorded them: a loss, also logged as an error by the consumer"
                 ),
+                "leader": serializers.IntegerField(
+                    allow_null=True,
+                    help_text="node id of the partition's leader; null without a leader or broker",
+                ),
+                "replicas": serializers.ListField(
+                    child=serializers.IntegerField(), help_text="node ids of its replicas"
+                ),
+                "in_sync_replicas": serializers.ListField(
+                    child=serializers.IntegerField(),
+                    help_text="node ids of the replicas in sync (the ISR) the cluster enforces",
+                ),
+                "under_replicated": serializers.BooleanField(
+                    allow_null=True,
+                    help_text="fewer replicas in sync than assigned; null without a broker",
+                ),
             },
             many=True,
         ),
         "verdict": verdict_field(
             allow_null=True, help_text="the group's lag verdict: its worst partition's"
+        ),
+        "under_replicated_partitions": serializers.IntegerField(
+            allow_null=True,
+            help_text="partitions with fewer replicas in sync than assigned; null when unknown",
         ),
         "complete_through": complete_through(),
         "allowed_lateness_seconds": serializers.FloatField(

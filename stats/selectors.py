@@ -220,6 +220,12 @@ class PipelineState:
         return None if None in verdicts else group_verdict(verdicts)
 
     @property
+    def under_replicated_partitions(self) -> int | None:
+        """How many partitions have fewer replicas in sync than assigned (None: unknown)."""
+        flags = [p["under_replicated"] for p in self.partitions]
+        return None if not flags or None in flags else sum(flags)
+
+    @property
     def total_lag(self) -> int | None:
         lags = [p["lag"] for p in self.partitions]
         return None if any(lag is None for lag in lags) else sum(lag or 0 for lag in lags)
@@ -227,13 +233,14 @@ class PipelineState:
 
 def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
     """End offset (from the broker), processed offset (from the ledger), lag, read-through time,
-    lag verdict (stats.lag_verdict) and the records that expired before they were recorded (a
-    loss to look into) per partition; the group's members and the dead-letter topic's record
+    lag verdict (stats.lag_verdict), the records that expired before they were recorded (a
+    loss to look into) and the leader, replicas, in-sync replicas and under-replicated flag
+    (from the broker) per partition; the group's members and the dead-letter topic's record
     count (from the broker); the time the ledger last moved; completeness and late events. Two
     SQL statements.
 
-    When the broker cannot be reached the ledger is still shown, with end offsets, lag and
-    verdicts None.
+    When the broker cannot be reached the ledger is still shown, with end offsets, lag,
+    verdicts, leader and under-replicated flag None.
     """
     ledger, samples = ledger_with_progress(consumer_group=consumer_group, topic=topic)
     processed = {partition: row.next_offset for partition, row in ledger.items()}
@@ -241,7 +248,11 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
     state.last_recorded_at = max((row.updated_at for row in ledger.values()), default=None)
     state.completeness = completeness_get(consumer_group=consumer_group, topic=topic)
     state.allowed_lateness_seconds = settings.STATS_ALLOWED_LATENESS_SECONDS
+    replication: dict[int, dict[str, Any]] = {}
     try:
+        # First and on its own: metadata answers while a dead node still leads partitions (whose
+        # end offsets then time out), which is when the ISR matters most.
+        replication = kafka_admin.partition_replicas(topic)
         ends = kafka_admin.end_offsets(topic)
         state.members = kafka_admin.group_members(consumer_group, topic)
         state.dead_letter_records = kafka_admin.retained_records(
@@ -251,7 +262,7 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
         ends = {}
         state.broker_available, state.error, state.members = False, str(exc), []
     now, interval = timezone.now(), timedelta(seconds=settings.STATS_PROGRESS_INTERVAL_SECONDS)
-    for partition in sorted(set(ends) | set(processed)):
+    for partition in sorted(set(ends) | set(processed) | set(replication)):
         end = ends.get(partition)
         done = processed.get(partition, 0)
         lag = None if end is None else max(end - done, 0)
@@ -268,9 +279,19 @@ def pipeline_state(*, consumer_group: str, topic: str) -> PipelineState:
                 "expired_unrecorded": ledger[partition].expired_unrecorded
                 if partition in ledger
                 else 0,
+                **replication.get(partition, _UNKNOWN_REPLICATION),
             }
         )
     return state
+
+
+# A partition's replication when the broker cannot be asked (stats.kafka_admin.partition_replicas).
+_UNKNOWN_REPLICATION: dict[str, Any] = {
+    "leader": None,
+    "replicas": [],
+    "in_sync_replicas": [],
+    "under_replicated": None,
+}
 
 
 def open_breakers(*, consumer_group: str, topic: str) -> list[str]:

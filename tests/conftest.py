@@ -34,6 +34,17 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `cluster` need the three-broker cluster of `make test-cluster` (which runs
+    them with `-m cluster`): they are left out unless the -m expression names `cluster`."""
+    if "cluster" in (config.getoption("markexpr") or ""):
+        return
+    chosen = [item for item in items if item.get_closest_marker("cluster") is None]
+    if len(chosen) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen
+
+
 def _broker_answers(servers: list[str]) -> str | None:
     host, _, port = servers[0].rpartition(":")
     try:

@@ -139,8 +139,13 @@ def test_pipeline_without_a_broker_still_shows_the_ledger(
             "verdict": None,
             "samples": 0,
             "expired_unrecorded": 0,
+            "leader": None,
+            "replicas": [],
+            "in_sync_replicas": [],
+            "under_replicated": None,
         }
     ]
+    assert body["under_replicated_partitions"] is None
     assert body["verdict"] is None  # no lag without a broker, so no verdict
 
 
