@@ -32,7 +32,9 @@ _EVENT_RULES = (
 )
 # Only years 1971-8998 are moved: there EVENT_TIME_PATTERN (impressions/openapi.py) accepts
 # every date, time and zone, so a schema-violating time stays violating once moved.
-_MID_YEAR = re.compile(r"^(197[1-9]|19[89][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9]|899[0-8])-")
+_MID_YEAR = re.compile(
+    r"^(197[1-9]|19[89][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9]|899[0-8])-"
+)
 
 
 def _json(response: Any) -> Any:
@@ -51,7 +53,9 @@ def is_unstatable_rule(status: int, body: Any) -> bool:
         if (field, message) in _STATS_RELATIONS:
             return True
     return any(
-        body.get("field") == field and isinstance(body.get("error"), str) and rule.fullmatch(body["error"])
+        body.get("field") == field
+        and isinstance(body.get("error"), str)
+        and rule.fullmatch(body["error"])
         for field, rule in _EVENT_RULES
     )
 
