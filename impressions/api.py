@@ -30,6 +30,7 @@ from impressions.openapi import (
     RECORDED,
     RETRY_AFTER_HEADERS,
     ImpressionBatch,
+    IngestAutoSchema,
 )
 from impressions.parsers import IngestRequest, LimitedJSONParser, PayloadTooLarge
 from impressions.publisher import PublishUnavailable, publish_events
@@ -55,6 +56,7 @@ class _IngestApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [IngestRateThrottle]
     parser_classes = [LimitedJSONParser]
+    schema = IngestAutoSchema()
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         """As DRF's, but the body reaches the parser even without a Content-Length (chunked)."""

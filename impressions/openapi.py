@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from impressions.contract import AdImpressionEvent, ImpressionInput
+from impressions.openapi_event_time import with_event_time_range
 
 INGEST_TAG = "ingest"
 
@@ -61,11 +62,25 @@ def struct_ref(auto_schema: AutoSchema, struct: type[msgspec.Struct]) -> dict[st
     generated = msgspec.json.schema(struct)
     for name, schema in generated.get("$defs", {}).items():
         component = ResolvedComponent(
-            name=name, type=ResolvedComponent.SCHEMA, object=name, schema=openapi_30(schema)
+            name=name,
+            type=ResolvedComponent.SCHEMA,
+            object=name,
+            schema=with_event_time_range(openapi_30(schema)),
         )
         auto_schema.registry.register_on_missing(component)
     ref: dict[str, str] = openapi_30({"$ref": generated["$ref"]})
     return ref
+
+
+class IngestAutoSchema(AutoSchema):
+    """The ingest operations' schema: their body is required (an empty body is a 400), which
+    drf-spectacular cannot infer from a `SchemaBody`."""
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        body: dict[str, Any] | None = super()._get_request_body(direction)
+        if body:
+            body["required"] = True
+        return body
 
 
 class SchemaBody:

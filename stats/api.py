@@ -84,7 +84,7 @@ class AdTotalsPagination(LimitOffsetPagination):
 
     def _number(self, request: Request, name: str, default: int, minimum: int) -> int:
         raw = request.query_params.get(name)
-        if raw is None or raw == "":
+        if raw is None:  # an empty value is not a number (the document says integer): a 400
             return default
         # Bounded so that no value reaches the database as an out-of-range integer.
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 12 and int(raw) >= minimum):

@@ -11,17 +11,21 @@ from impressions.contract import AD_ID_PATTERN, PLACEMENT_RULE
 from impressions.openapi import ErrorDetail
 from stats.bucketing import INTERVALS
 from stats.lag_verdict import SEVERITY
+from stats.moment_syntax import MOMENT_PATTERN
 from stats.selectors import ORDERINGS
 
 STATS_TAG = "stats"
 
 _MOMENT = (
-    "an ISO 8601 date (midnight UTC) or datetime (without a zone: UTC), from 1970-01-01 to "
-    "9000-01-01"
+    "an ISO 8601 date `YYYY-MM-DD` (midnight UTC) or datetime `YYYY-MM-DDTHH:MM[:SS[.ffffff]]` "
+    "with an optional zone `Z` or `+HH:MM` (without a zone: UTC), from 1970-01-01 to "
+    "9000-01-01 in UTC; empty is the same as absent"
 )
+# The server accepts exactly this language (stats.moment_syntax), so the pattern is the rule.
+MOMENT = {"type": "string", "pattern": MOMENT_PATTERN}
 FROM = OpenApiParameter(
     "from",
-    OpenApiTypes.STR,
+    MOMENT,
     description=f"Start of the range, inclusive: {_MOMENT}. Must be before `to`.",
     examples=[
         OpenApiExample("date", value="2026-01-15"),
@@ -30,7 +34,7 @@ FROM = OpenApiParameter(
 )
 TO = OpenApiParameter(
     "to",
-    OpenApiTypes.STR,
+    MOMENT,
     description=f"End of the range, exclusive: {_MOMENT}.",
     examples=[
         OpenApiExample("date", value="2026-01-16"),
@@ -94,7 +98,7 @@ SERIES_PARAMETERS = [
     PLACEMENT,
     OpenApiParameter(
         "from",
-        OpenApiTypes.STR,
+        MOMENT,
         description=(
             f"Start, inclusive ({_MOMENT}), floored to the interval; the default is 60 minutes, "
             "48 hours or 30 days before `to`."
@@ -102,7 +106,7 @@ SERIES_PARAMETERS = [
     ),
     OpenApiParameter(
         "to",
-        OpenApiTypes.STR,
+        MOMENT,
         description=(
             f"End, exclusive ({_MOMENT}); the default is the end of the current bucket. At most "
             "10,000 buckets per request."

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from django.utils.dateparse import parse_date, parse_datetime
 
 from stats.bucketing import INTERVALS, Interval, bucket_starts, floor_to
+from stats.moment_syntax import is_moment_text
 from stats.watermark import is_final
 
 # Range ends far enough from datetime's limits that window arithmetic (a previous period of the
@@ -33,18 +34,25 @@ class RangeError(ValueError):
 def parse_moment(raw: str | None, *, field: str) -> datetime | None:
     """An ISO 8601 date (midnight UTC) or datetime (naive = UTC) as an aware UTC datetime.
 
-    Empty or None gives None. Raises RangeError for text that is not a date, contains NUL, or
-    falls outside EARLIEST..LATEST once moved to UTC.
+    Empty or None gives None. Raises RangeError for text outside the language of
+    `stats.moment_syntax` (the OpenAPI document's pattern for `from`/`to`: no surrounding
+    spaces, real calendar dates), or that falls outside EARLIEST..LATEST once moved to UTC.
     """
-    if raw is None or raw.strip() == "":
+    if raw is None or raw == "":
         return None
     expected = RangeError(field, f"expected an ISO 8601 date or datetime, got {raw[:60]!r}")
-    if "\x00" in raw or len(raw) > 64:
+    if len(raw) > 64 or not is_moment_text(raw):
+        if len(raw) <= 64 and is_moment_text(raw.strip()):
+            expected = RangeError(field, f"no spaces around the date or datetime, got {raw!r}")
+        elif len(raw) <= 64 and raw[:4].isdigit() and not 1970 <= int(raw[:4]) <= 9000:
+            expected = RangeError(
+                field, f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+            )
         raise expected
     try:
-        value = parse_datetime(raw.strip())
+        value = parse_datetime(raw)
         if value is None:
-            day = parse_date(raw.strip())
+            day = parse_date(raw)
             if day is None:
                 raise expected
             value = datetime(day.year, day.month, day.day)
