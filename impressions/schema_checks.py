@@ -15,6 +15,7 @@ from pathlib import Path
 
 from impressions.contract import READABLE_VERSIONS, SCHEMA_VERSION, json_schema
 from impressions.schema_compat import Schema, backward_transitive, is_closed
+from impressions.schema_registry import COMPATIBILITY, check_with_registry
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 SCHEMA_FILE = re.compile(r"ad_impression_event\.v(\d+)\.json")
@@ -109,5 +110,29 @@ def contract_check(folder: Path) -> CheckReport:
     return report
 
 
+def registry_check(url: str, subject: str) -> SchemaCheck:
+    """A check that registers the committed versions under `subject` in the schema registry at
+    `url` (its Confluent-compatible API) at BACKWARD_TRANSITIVE and reports the registry's own
+    verdict on each (impressions.schema_registry, an adapter)."""
+
+    def check(folder: Path) -> CheckReport:
+        report = CheckReport(f"schema registry {url}, subject {subject!r}, {COMPATIBILITY}")
+        try:
+            versions = committed_versions(folder)
+        except SchemaFolderError as exc:
+            report.fail(f"cannot read the schemas: {exc}")
+            return report
+        problems = check_with_registry(url, subject, [schema for _, schema in versions])
+        for problem in problems:
+            report.fail(problem)
+        if not problems:
+            listed = ", ".join(f"v{version}" for version, _ in versions)
+            report.lines.append(f"{listed} registered; the registry finds each compatible")
+        return report
+
+    return check
+
+
 SCHEMA_CHECKS: list[SchemaCheck] = [compatibility_check, contract_check]
-"""What checkschemas runs, in order; append a check to add one."""
+"""What checkschemas runs, in order; append a check to add one (`--registry` adds
+`registry_check`)."""

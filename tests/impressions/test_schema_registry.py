@@ -5,15 +5,18 @@ at BACKWARD_TRANSITIVE, and the registry itself refuses deliberately incompatibl
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from impressions.schema_registry import COMPATIBILITY, check_with_registry
 from tests.conftest import ROOT
@@ -78,6 +81,9 @@ def candidate(change: str) -> dict[str, Any]:
         event["required"] = [name for name in event["required"] if name != "user_id"]
     elif change == "narrowed type":
         event["properties"]["user_id"] = {"type": "integer"}
+    elif change == "removed enum value":
+        device = event["properties"]["device"]
+        device["enum"] = [value for value in device["enum"] if value != "ctv"]
     return schema
 
 
@@ -92,7 +98,9 @@ def test_the_committed_schemas_register_at_backward_transitive(registry: str) ->
     assert len(get(f"{registry}/subjects/{SUBJECT}/versions")) == len(schemas)
 
 
-@pytest.mark.parametrize("change", ["new required field", "removed field", "narrowed type"])
+@pytest.mark.parametrize(
+    "change", ["new required field", "removed field", "narrowed type", "removed enum value"]
+)
 def test_an_incompatible_candidate_is_reported_and_not_registered(
     registry: str, change: str
 ) -> None:
@@ -116,3 +124,28 @@ def test_an_unreachable_registry_is_one_problem() -> None:
     url = f"http://127.0.0.1:{free_port()}/apis/ccompat/v7"
     problems = check_with_registry(url, SUBJECT, committed_schemas())
     assert len(problems) == 1 and problems[0].startswith(f"schema registry at {url}:"), problems
+
+
+def test_checkschemas_asks_the_registry_too(registry: str) -> None:
+    subject = f"test-{uuid.uuid4().hex[:12]}"
+    out = io.StringIO()
+    call_command("checkschemas", registry=registry, subject=subject, stdout=out)
+    printed = out.getvalue()
+    assert f"schema registry {registry}, subject '{subject}', {COMPATIBILITY}: ok" in printed
+    assert "all 3 schema checks passed" in printed
+    assert len(get(f"{registry}/subjects/{subject}/versions")) == len(committed_schemas())
+
+
+def test_checkschemas_fails_when_the_registry_refuses(registry: str, tmp_path: Path) -> None:
+    subject = f"test-{uuid.uuid4().hex[:12]}"
+    schemas = [*committed_schemas(), candidate("removed field")]
+    for version, schema in enumerate(schemas, start=1):
+        (tmp_path / f"ad_impression_event.v{version}.json").write_text(json.dumps(schema))
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "checkschemas", registry=registry, subject=subject, schema_dir=tmp_path, stdout=out
+        )
+    assert f"schema registry {registry}, subject '{subject}', {COMPATIBILITY}: FAILED" in (
+        out.getvalue()
+    )
