@@ -84,11 +84,34 @@ def ensure_topics(
                 logger.info("created topic %s with %d partitions, %s", name, partitions, configs)
             except TopicAlreadyExistsError:
                 pass  # another process created it between our list and our create
+        _wait_until_led(admin, created, partitions)
         return created
     except KafkaError as exc:
         raise BrokerUnavailable(_unreachable(exc)) from exc
     finally:
         admin.close()
+
+
+def _wait_until_led(admin: KafkaAdminClient, topics: list[str], partitions: int) -> None:
+    """Until every partition of the just-created `topics` has a leader (at most the admin
+    timeout). A consumer that subscribes before that can be given no partitions, and kafka-python
+    asks for the topic's metadata again only minutes later (seen in tests and the benchmark)."""
+    deadline = time.monotonic() + _timeout_ms() / 1000
+    while topics:
+        described = admin.describe_topics(topics)
+        led = {
+            t.get("name")
+            for t in described
+            if t.get("error_code") == 0
+            and len(t.get("partitions") or []) == partitions
+            and all(p.get("leader_id") is not None and p["leader_id"] >= 0 for p in t["partitions"])
+        }
+        if led >= set(topics):
+            return
+        if time.monotonic() > deadline:
+            logger.warning("topics %s: not every partition has a leader yet", topics)
+            return
+        time.sleep(0.1)
 
 
 class _BrokerClients:
