@@ -48,7 +48,8 @@ class Command(BaseCommand):
     ) -> None:
         checks = list(SCHEMA_CHECKS)
         if registry:
-            checks.append(registry_check(registry, subject or f"{settings.IMPRESSIONS_TOPIC}-value"))
+            subject = subject or f"{settings.IMPRESSIONS_TOPIC}-value"
+            checks.append(registry_check(registry, subject))
         failed = []
         for check in checks:
             report = check(schema_dir)
