@@ -6,6 +6,7 @@ asserted here once; a double that drifts from Kafka fails next to it."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -162,6 +163,11 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "memory":
         yield MemoryBackend()
         return
+    # A lone member once waited past `patience` with no partitions, in full runs only (not
+    # reproduced alone): keep the group coordinator's and the metadata's story for the report.
+    caplog = request.getfixturevalue("caplog")
+    caplog.set_level(logging.DEBUG, logger="kafka.coordinator")
+    caplog.set_level(logging.DEBUG, logger="kafka.cluster")
     kafka = KafkaBackend(request.getfixturevalue("kafka_servers"))
     yield kafka
     kafka.close()
