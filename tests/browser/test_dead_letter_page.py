@@ -14,7 +14,7 @@ from kafka import KafkaProducer
 from pytest_django.live_server_helper import LiveServer
 from selenium.webdriver import Chrome as WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from stats.models import DeadLetter
 from tests.browser.helpers import assert_clean, screenshot
@@ -57,9 +57,15 @@ def test_the_dead_letter_page_lists_escapes_and_discards_with_a_note(
     screenshot(browser, "admin-dead-letter-detail", full_page=True)
 
     browser.back()
-    browser.find_element(By.ID, "action-toggle").click()  # select every row
+    wait = WebDriverWait(browser, 15)
+    wait.until(lambda b: b.find_element(By.ID, "action-toggle").is_displayed())
+    browser.find_element(By.ID, "action-toggle").click()  # select every row (the admin's script)
+    wait.until(
+        lambda b: all(box.is_selected() for box in b.find_elements(By.NAME, "_selected_action"))
+    )
     Select(browser.find_element(By.NAME, "action")).select_by_value("discard")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    wait.until(lambda b: b.find_elements(By.ID, "discard-submit"))  # the confirmation page
     browser.find_element(By.ID, "discard-submit").click()  # no note yet
     assert "required" in browser.find_element(By.ID, "content-main").text
     browser.find_element(By.ID, "id_note").send_keys("traffic from a broken test client")
