@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -46,6 +46,7 @@ from stats.models import (
 
 STAGING, NEW_DAYS, REACH_DELTA = "rec_staging", "rec_new_days", "rec_reach_delta"
 _COLUMNS = ("event_id", "ad_id", "user_id", "occurred_at", "minute", "hour", "day")
+_EPOCH, _MINUTE = datetime(1970, 1, 1, tzinfo=UTC), timedelta(minutes=1)
 
 
 def _temp_tables() -> list[str]:
@@ -75,31 +76,49 @@ def _stage(cursor: Any, events: Sequence[AdImpressionEvent]) -> None:
         transaction.on_commit(lambda: setattr(connection, "_recording_tables_on", raw_connection))
     for name in (STAGING, NEW_DAYS, REACH_DELTA):
         cursor.execute(f"DELETE FROM {name}")  # an outer transaction may still hold earlier rows
-    rows = [
-        (e.event_id, e.ad_id, e.user_id, e.timestamp, floor_to(e.timestamp, "minute"),
-         floor_to(e.timestamp, "hour"), day_of(e.timestamp))
-        for e in events
-    ]  # fmt: skip
     if connection.vendor == "postgresql":
-        buffer = io.StringIO()
-        for row in rows:
-            buffer.write("\t".join(_copy_text(value) for value in row) + "\n")
-        buffer.seek(0)
+        buffer = io.StringIO(_copy_lines(events))
         with connection.wrap_database_errors:  # raw psycopg2 call: map its errors to Django's
             cursor.cursor.copy_expert(f"COPY {STAGING} ({', '.join(_COLUMNS)}) FROM STDIN", buffer)
     else:
+        rows = [
+            (e.event_id, e.ad_id, e.user_id, e.timestamp, floor_to(e.timestamp, "minute"),
+             floor_to(e.timestamp, "hour"), day_of(e.timestamp))
+            for e in events
+        ]  # fmt: skip
         cursor.executemany(
             f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [_sqlite_row(row) for row in rows],
         )
 
 
-def _copy_text(value: Any) -> str:
-    """A value in COPY's text format."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+def _copy_lines(events: Sequence[AdImpressionEvent]) -> str:
+    """The rows of `_COLUMNS` in COPY's text format. The minute, hour and day come from
+    `stats.bucketing`, once per distinct minute of the batch (events share minutes)."""
+    buckets: dict[int, str] = {}
+    lines = []
+    for e in events:
+        moment = e.timestamp
+        minute = (moment - _EPOCH) // _MINUTE  # exact; the same UTC minute whatever the zone
+        bucket = buckets.get(minute)
+        if bucket is None:
+            bucket = buckets[minute] = (
+                f"{floor_to(moment, 'minute').isoformat()}\t"
+                f"{floor_to(moment, 'hour').isoformat()}\t{day_of(moment).isoformat()}"
+            )
+        lines.append(
+            f"{e.event_id}\t{_copy_text(e.ad_id)}\t{_copy_text(e.user_id)}\t"
+            f"{moment.isoformat()}\t{bucket}\n"
+        )
+    return "".join(lines)
+
+
+def _copy_text(text: str) -> str:
+    """A text value in COPY's text format."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t")
+        return text.replace("\n", "\\n").replace("\r", "\\r")
+    return text
 
 
 def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
