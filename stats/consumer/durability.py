@@ -58,6 +58,7 @@ class SessionGuard:
         since the previous call."""
         if connection.vendor != "postgresql":
             return write()
+        connection.close_if_health_check_failed()  # replace a dead session now, not mid-write
         connection.ensure_connection()
         session = connection.connection
         if session is not self._session:
