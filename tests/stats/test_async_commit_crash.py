@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,8 @@ def _copy_schema(server: Server, database: str) -> None:
          "-h", str(cfg["HOST"]), "-p", str(cfg["PORT"]), "-U", str(cfg["USER"]), cfg["NAME"]],
         check=True, capture_output=True, env=env,
     ).stdout  # fmt: skip
-    with server.connect("postgres") as admin:
-        admin.cursor().execute(f"CREATE DATABASE {database}")
+    with closing(server.connect("postgres")) as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {database}")
     subprocess.run(
         [str(server.bin / "psql"), "-q", "-v", "ON_ERROR_STOP=1", server.url(database)],
         input=dump, check=True, capture_output=True,
@@ -135,8 +136,8 @@ def _copy_schema(server: Server, database: str) -> None:
 
 
 def _query(server: Server, database: str, sql: str) -> list[tuple[object, ...]]:
-    """A query on the private server (None while it is down)."""
-    with server.connect(database) as link, link.cursor() as cursor:
+    """A query on the private server, on a connection of its own."""
+    with closing(server.connect(database)) as link, link.cursor() as cursor:
         cursor.execute(sql)
         return list(cursor.fetchall())
 
@@ -203,6 +204,7 @@ def test_postgres_killed_immediately_loses_async_commits_and_the_consumer_replay
         **os.environ,
         "DATABASE_URL": server.url(database),
         "CONSUMER_SYNCHRONOUS_COMMIT": "off",
+        "STATS_PROGRESS_INTERVAL_SECONDS": "600",  # no progress mark flushes the WAL meanwhile
         "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.KAFKA_BOOTSTRAP_SERVERS),
     }
     command = [sys.executable, "manage.py", "runconsumer", "--topic", topic, "--group", group,
