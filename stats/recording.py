@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -33,7 +33,7 @@ from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
 from stats import placement_recording
-from stats.bucketing import day_of, floor_to
+from stats.bucketing import bucket_texts, day_of, floor_to
 from stats.models import (
     ALL_ADS,
     AdDailyReach,
@@ -46,7 +46,6 @@ from stats.models import (
 
 STAGING, NEW_DAYS, REACH_DELTA = "rec_staging", "rec_new_days", "rec_reach_delta"
 _COLUMNS = ("event_id", "ad_id", "user_id", "occurred_at", "minute", "hour", "day")
-_EPOCH, _MINUTE = datetime(1970, 1, 1, tzinfo=UTC), timedelta(minutes=1)
 
 
 def _temp_tables() -> list[str]:
@@ -93,22 +92,13 @@ def _stage(cursor: Any, events: Sequence[AdImpressionEvent]) -> None:
 
 
 def _copy_lines(events: Sequence[AdImpressionEvent]) -> str:
-    """The rows of `_COLUMNS` in COPY's text format. The minute, hour and day come from
-    `stats.bucketing`, once per distinct minute of the batch (events share minutes)."""
-    buckets: dict[int, str] = {}
+    """The rows of `_COLUMNS` in COPY's text format, buckets from `stats.bucketing`."""
     lines = []
     for e in events:
-        moment = e.timestamp
-        minute = (moment - _EPOCH) // _MINUTE  # exact; the same UTC minute whatever the zone
-        bucket = buckets.get(minute)
-        if bucket is None:
-            bucket = buckets[minute] = (
-                f"{floor_to(moment, 'minute').isoformat()}\t"
-                f"{floor_to(moment, 'hour').isoformat()}\t{day_of(moment).isoformat()}"
-            )
+        moment, minute, hour, day = bucket_texts(e.timestamp)
         lines.append(
             f"{e.event_id}\t{_copy_text(e.ad_id)}\t{_copy_text(e.user_id)}\t"
-            f"{moment.isoformat()}\t{bucket}\n"
+            f"{moment}\t{minute}\t{hour}\t{day}\n"
         )
     return "".join(lines)
 
