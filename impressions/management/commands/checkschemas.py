@@ -48,7 +48,9 @@ class Command(BaseCommand):
     ) -> None:
         checks = list(SCHEMA_CHECKS)
         if registry:
-            checks.append(registry_check(registry, subject or f"{settings.IMPRESSIONS_TOPIC}-value"))
+            checks.append(
+                registry_check(registry, subject or f"{settings.IMPRESSIONS_TOPIC}-value")
+            )
         failed = []
         for check in checks:
             report = check(schema_dir)
