@@ -76,7 +76,8 @@ SQLITE_TESTS ?= tests/impressions tests/stats/test_pipeline.py tests/stats/test_
 	tests/stats/test_semantics_lab.py \
 	tests/stats/test_migration_demo.py \
 	tests/stats/test_placement.py \
-	tests/stats/test_replication_view.py
+	tests/stats/test_replication_view.py \
+	tests/stats/test_session_replaced.py
 
 # The whole suite against the test broker and a real PostgreSQL (both installed/started if
 # missing); pytest-django creates and drops the database test_<PG_DB>.

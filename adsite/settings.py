@@ -456,6 +456,19 @@ if CONSUMER_FETCH_MIN_BYTES < 1 or not 0 <= CONSUMER_FETCH_MAX_WAIT_MS <= 10_000
         "(the longest a fetch waits for more data), e.g. 1 and 500"
     )
 
+# --- Issue 13, part 2 (a faster consumer): durability of the consumer's own commits ---
+# PostgreSQL's synchronous_commit on the consumer's database sessions only (web requests keep
+# the server's setting). "off": a commit returns before its WAL reaches disk; a server crash
+# can then forget the last commits, offsets and all, and the consumer re-reads the ledger
+# whenever its session was replaced, so those batches are replayed (docs/architecture.md,
+# "Asynchronous commit"). "on" (or local, remote_write, remote_apply) waits for the flush.
+CONSUMER_SYNCHRONOUS_COMMIT = os.environ.get("CONSUMER_SYNCHRONOUS_COMMIT", "off").strip().lower()
+if CONSUMER_SYNCHRONOUS_COMMIT not in ("on", "off", "local", "remote_write", "remote_apply"):
+    raise ImproperlyConfigured(
+        "CONSUMER_SYNCHRONOUS_COMMIT must be one of on, off, local, remote_write, remote_apply "
+        f"(PostgreSQL's synchronous_commit for the consumer), not {CONSUMER_SYNCHRONOUS_COMMIT!r}"
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 Interval = Literal["minute", "hour", "day"]
+_ZERO = timedelta(0)
 INTERVALS: dict[str, timedelta] = {
     "minute": timedelta(minutes=1),
     "hour": timedelta(hours=1),
@@ -33,6 +34,18 @@ def floor_to(moment: datetime, interval: Interval) -> datetime:
     if interval == "day":
         start = start.replace(hour=0)
     return start
+
+
+def bucket_texts(moment: datetime) -> tuple[str, str, str, str]:
+    """`moment` and the starts of its UTC minute, hour and day, in ISO 8601 (as `isoformat`
+    writes `floor_to` and `day_of`): read off its UTC text, which is cheaper per event than
+    building the three values (the recording function's COPY)."""
+    if moment.tzinfo is None:  # a naive moment is local time to astimezone, as in floor_to
+        moment = moment.astimezone(UTC)
+    elif moment.utcoffset() != _ZERO:
+        moment = moment.astimezone(UTC)
+    text = moment.isoformat()  # YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00
+    return text, f"{text[:16]}:00+00:00", f"{text[:13]}:00:00+00:00", text[:10]
 
 
 def count_by_ad_minute(items: Iterable[tuple[str, datetime]]) -> Counter[tuple[str, datetime]]:

@@ -12,7 +12,7 @@ hour and day already computed by `stats.bucketing` (the one place that decides b
 3. count: add the new rows to the minute, hour and day counters;
 4. users: insert the new (ad, day, user) rows, also under the pseudo ad `ALL_ADS`, and move
    `AdDailyReach` by the difference of each touched pair's "previous day" lists before and
-   after the insert, deleting the reach rows that difference leaves at zero.
+   after the insert (one pass: `_reach_changes`), deleting the reach rows it leaves at zero.
 5. placements: the same for the new events that carry a placement, in the per-placement
    tables (stats.placement_recording; no statement when the batch has none).
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -33,7 +33,7 @@ from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
 from stats import placement_recording
-from stats.bucketing import day_of, floor_to
+from stats.bucketing import bucket_texts, day_of, floor_to
 from stats.models import (
     ALL_ADS,
     AdDailyReach,
@@ -75,31 +75,40 @@ def _stage(cursor: Any, events: Sequence[AdImpressionEvent]) -> None:
         transaction.on_commit(lambda: setattr(connection, "_recording_tables_on", raw_connection))
     for name in (STAGING, NEW_DAYS, REACH_DELTA):
         cursor.execute(f"DELETE FROM {name}")  # an outer transaction may still hold earlier rows
-    rows = [
-        (e.event_id, e.ad_id, e.user_id, e.timestamp, floor_to(e.timestamp, "minute"),
-         floor_to(e.timestamp, "hour"), day_of(e.timestamp))
-        for e in events
-    ]  # fmt: skip
     if connection.vendor == "postgresql":
-        buffer = io.StringIO()
-        for row in rows:
-            buffer.write("\t".join(_copy_text(value) for value in row) + "\n")
-        buffer.seek(0)
+        buffer = io.StringIO(_copy_lines(events))
         with connection.wrap_database_errors:  # raw psycopg2 call: map its errors to Django's
             cursor.cursor.copy_expert(f"COPY {STAGING} ({', '.join(_COLUMNS)}) FROM STDIN", buffer)
     else:
+        rows = [
+            (e.event_id, e.ad_id, e.user_id, e.timestamp, floor_to(e.timestamp, "minute"),
+             floor_to(e.timestamp, "hour"), day_of(e.timestamp))
+            for e in events
+        ]  # fmt: skip
         cursor.executemany(
             f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [_sqlite_row(row) for row in rows],
         )
 
 
-def _copy_text(value: Any) -> str:
-    """A value in COPY's text format."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+def _copy_lines(events: Sequence[AdImpressionEvent]) -> str:
+    """The rows of `_COLUMNS` in COPY's text format, buckets from `stats.bucketing`."""
+    lines = []
+    for e in events:
+        moment, minute, hour, day = bucket_texts(e.timestamp)
+        lines.append(
+            f"{e.event_id}\t{_copy_text(e.ad_id)}\t{_copy_text(e.user_id)}\t"
+            f"{moment}\t{minute}\t{hour}\t{day}\n"
+        )
+    return "".join(lines)
+
+
+def _copy_text(text: str) -> str:
+    """A text value in COPY's text format."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t")
+        return text.replace("\n", "\\n").replace("\r", "\\r")
+    return text
 
 
 def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -143,14 +152,14 @@ def _lock_users(cursor: Any) -> None:
     one transaction at a time maintains a user's reach (SQLite has one writer anyway)."""
     known = sql.table(KnownUser)
     new_users = f"SELECT DISTINCT user_id FROM {STAGING} WHERE is_new = 1"
+    # PostgreSQL: DO UPDATE locks every conflicting row even where its WHERE is false (as FOR
+    # UPDATE would, in the same key order), so one pass both inserts and locks; a new row is
+    # this transaction's own until it commits.
+    lock = " DO UPDATE SET user_id = excluded.user_id WHERE 1 = 0"
     cursor.execute(
-        f"INSERT INTO {known} (user_id) {new_users} ORDER BY user_id"
-        f" ON CONFLICT (user_id) DO NOTHING"
+        f"INSERT INTO {known} (user_id) {new_users} ORDER BY user_id ON CONFLICT (user_id)"
+        f"{lock if connection.vendor == 'postgresql' else ' DO NOTHING'}"
     )
-    if connection.vendor == "postgresql":
-        cursor.execute(
-            f"SELECT 1 FROM {known} WHERE user_id IN ({new_users}) ORDER BY user_id FOR UPDATE"
-        )
 
 
 def _count(cursor: Any) -> None:
@@ -165,15 +174,25 @@ def _count(cursor: Any) -> None:
         )
 
 
-def _previous_days(sign: int) -> str:
-    """Each touched pair's rows with their previous day (itself for the first), signed."""
+def _reach_changes() -> str:
+    """How the batch's new days move the touched pairs' "previous day" lists, in one pass over
+    their stored days (read before the new ones are inserted) and the new days: each day's
+    previous day before and after, and for a new day or one whose previous day changed, -1 at
+    the old key and +1 at the new one (unchanged days would cancel out, so they add nothing)."""
     users = sql.table(AdDailyUser)
+    pair = "PARTITION BY ad_id, user_id ORDER BY day"
     return (
-        f"INSERT INTO {REACH_DELTA} (ad_id, day, previous_day, change)"
-        f" SELECT d.ad_id, d.day, COALESCE(LAG(d.day) OVER"
-        f" (PARTITION BY d.ad_id, d.user_id ORDER BY d.day), d.day), {sign}"
-        f" FROM (SELECT DISTINCT ad_id, user_id FROM {NEW_DAYS}) p"
-        f" JOIN {users} d ON d.ad_id = p.ad_id AND d.user_id = p.user_id"
+        f"WITH touched AS (SELECT DISTINCT ad_id, user_id FROM {NEW_DAYS}),"
+        f" days AS (SELECT d.ad_id, d.user_id, d.day, 0 AS added FROM touched t"
+        f" JOIN {users} d ON d.ad_id = t.ad_id AND d.user_id = t.user_id"
+        f" UNION ALL SELECT ad_id, user_id, day, 1 FROM {NEW_DAYS}),"
+        f" moved AS (SELECT ad_id, day, added, COALESCE(LAG(day) OVER ({pair}), day) AS prev_after,"
+        f" COALESCE(MAX(CASE WHEN added = 0 THEN day END) OVER ({pair}"
+        f" ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), day) AS prev_before FROM days)"
+        f" INSERT INTO {REACH_DELTA} (ad_id, day, previous_day, change)"
+        f" SELECT ad_id, day, prev_after, 1 FROM moved WHERE added = 1 OR prev_before <> prev_after"
+        f" UNION ALL SELECT ad_id, day, prev_before, -1 FROM moved"
+        f" WHERE added = 0 AND prev_before <> prev_after"
     )
 
 
@@ -189,14 +208,13 @@ def _add_users(cursor: Any) -> None:
     )
     if not cursor.rowcount:
         return
-    cursor.execute(_previous_days(-1))
+    cursor.execute(_reach_changes())
     # No ON CONFLICT: the pair locks (or SQLite's single writer) make a conflict impossible,
     # and if one happened the reach would be wrong, so it must fail loudly.
     cursor.execute(
         f"INSERT INTO {users} (ad_id, user_id, day)"
         f" SELECT ad_id, user_id, day FROM {NEW_DAYS} ORDER BY ad_id, user_id, day"
     )
-    cursor.execute(_previous_days(+1))
     cursor.execute(
         f"INSERT INTO {reach} (ad_id, day, previous_day, users)"
         f" SELECT ad_id, day, previous_day, SUM(change) FROM {REACH_DELTA} WHERE 1 = 1"

@@ -14,6 +14,7 @@ from impressions.contract import AdImpressionEvent
 from stats.consumer.breaker import BreakerLimit, DeadLetterBreaker
 from stats.consumer.crash_points import CrashPoint, crashing, kafka_client
 from stats.consumer.dead_letters import KafkaDeadLetterSink
+from stats.consumer.durability import SessionGuard, SessionReplaced
 from stats.consumer.loop import ConsumerConfig, ImpressionConsumer
 from stats.consumer.metrics import ConsumerMetrics
 from stats.consumer.records import LedgerEntry, Partition
@@ -42,9 +43,13 @@ def build_consumer(
     broker cannot be reached.
     """
 
+    guard = SessionGuard()  # positions come from the ledger read and the writes it vouches for
+
     def ledger() -> Mapping[int, LedgerEntry]:
         return _replacing_a_broken_connection(
-            lambda: database_ledger(consumer_group=config.group, topic=config.topic)
+            lambda: guard.run(
+                lambda: database_ledger(consumer_group=config.group, topic=config.topic)
+            )
         )
 
     client = kafka_client(
@@ -67,11 +72,11 @@ def build_consumer(
             return None if through is None else through.timestamp()
 
         metrics.watermark_source = watermark
-    return ImpressionConsumer(
+    consumer = ImpressionConsumer(
         config,
         client=client,
         observer=metrics,
-        recorder=crashing(DatabaseRecorder(), crash),
+        recorder=crashing(DatabaseRecorder(guard), crash),
         ledger=ledger,
         dead_letters=KafkaDeadLetterSink(
             bootstrap_servers=bootstrap_servers, topic=config.topic, group=config.group
@@ -85,6 +90,8 @@ def build_consumer(
         ),
         maintenance=RawRowPruner.from_settings(),
     )
+    guard.on_replaced = consumer.positions.forget_seeks  # see stats.consumer.durability
+    return consumer
 
 
 class DatabaseBreakerReporter:
@@ -136,13 +143,18 @@ class DatabaseBreakerReporter:
 
 
 class DatabaseRecorder:
-    """`ports.Recorder` on the database: `record_impressions`, and its probe."""
+    """`ports.Recorder` on the database: `record_impressions`, and its probe. Each write runs
+    under the `durability.SessionGuard` (CONSUMER_SYNCHRONOUS_COMMIT; it raises
+    SessionReplaced when commits may have been lost)."""
+
+    def __init__(self, guard: SessionGuard | None = None) -> None:
+        self._guard = guard or SessionGuard()
 
     def record(
         self, *, events: Sequence[AdImpressionEvent], offsets: Sequence[OffsetUpdate] = ()
     ) -> int:
         return _replacing_a_broken_connection(
-            lambda: record_impressions(events=events, offsets=offsets)
+            lambda: self._guard.run(lambda: record_impressions(events=events, offsets=offsets))
         )
 
     def offsets_alone_accepted(self, offsets: Sequence[OffsetUpdate]) -> bool:
@@ -171,7 +183,7 @@ def _replacing_a_broken_connection(query: Callable[[], T]) -> T:
     after a failure (a refusal leaves it usable), so the retry opens a new one."""
     try:
         return query()
-    except (DataError, IntegrityError):
+    except (DataError, IntegrityError, SessionReplaced):  # the session itself is fine
         raise
     except DatabaseFailure:
         connection.close()

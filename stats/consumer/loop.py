@@ -22,6 +22,7 @@ from django.db import Error as DatabaseFailure
 from stats.consumer.breaker import DeadLetterBreaker, Verdict
 from stats.consumer.dead_lettering import DeadLetterStep
 from stats.consumer.decoding import decode_records
+from stats.consumer.durability import SessionReplaced
 from stats.consumer.idleness import idle_verdict
 from stats.consumer.membership import DYNAMIC, Membership
 from stats.consumer.observing import BatchTimes, LoopObserver, NoObserver
@@ -161,6 +162,9 @@ class ImpressionConsumer:
         """Seek newly assigned partitions to the offsets stored with the statistics."""
         try:
             self._resume.seek_new_partitions()
+        except SessionReplaced:  # the ledger may have lost commits: seek every partition again
+            self.positions.forget_seeks()
+            return False
         except RETRYABLE as exc:  # their records are dropped until the seek succeeds
             self._pause(exc, "reading offsets for new partitions")
             return False
@@ -183,6 +187,9 @@ class ImpressionConsumer:
             written = self._write(
                 decoded.good, batch.next_offsets(), {p: len(r) for p, r in expired.items()}, marks
             )
+        except SessionReplaced:  # nothing written; the next step seeks every partition to
+            self.positions.forget_seeks()  # the ledger, replaying what a crash forgot
+            return
         except RETRYABLE as exc:
             for partition, offset in self.positions.rewind(batch).items():
                 self._client.seek(partition, offset)

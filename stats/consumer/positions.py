@@ -146,6 +146,12 @@ class Positions:
                 self.next[partition] = offset
             self._forget_dead_letters_below(partition, offset)
 
+    def forget_seeks(self) -> None:
+        """Every owned partition waits for a seek to the ledger again, as on assignment (the
+        ledger may be behind `next`: see stats.consumer.durability)."""
+        self.unseeked |= set(self.next)
+        self.next.clear()
+
     def rewind(self, batch: Batch) -> dict[Partition, int]:
         """Where to seek so that a batch that did not commit is read again."""
         return {p: self.next[p] for p in batch.by_partition if p in self.next}

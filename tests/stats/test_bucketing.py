@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from stats.bucketing import (
     bucket_starts,
+    bucket_texts,
     count_by_ad_minute,
     day_of,
     days_touched,
@@ -58,3 +59,17 @@ def test_days_touched_excludes_the_end_instant() -> None:
     end = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
     assert days_touched(start, end) == (date(2026, 11, 24), date(2026, 11, 25))
     assert days_touched(None, None) == (None, None)
+
+
+def test_bucket_texts_are_floor_to_and_day_of_in_iso_8601() -> None:
+    zones = [UTC, PLUS2, timezone(timedelta(hours=-9, minutes=-30)), timezone(timedelta(0))]
+    start = datetime(1970, 1, 1, tzinfo=UTC)
+    for i in range(2000):
+        moment = (start + timedelta(seconds=i * 7_919_993.123457)).astimezone(zones[i % 4])
+        assert bucket_texts(moment) == (
+            moment.astimezone(UTC).isoformat(),
+            floor_to(moment, "minute").isoformat(),
+            floor_to(moment, "hour").isoformat(),
+            day_of(moment).isoformat(),
+        )
+        assert datetime.fromisoformat(bucket_texts(moment)[0]) == moment
