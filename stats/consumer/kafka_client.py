@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from kafka import KafkaConsumer, OffsetAndMetadata
@@ -18,6 +19,7 @@ from stats.consumer.records import BrokerFailure, Partition, Record
 from stats.consumer.static_leave import remove_static_member
 
 OFFSET_LOOKUP_TIMEOUT_MS = 5000
+TOPIC_METADATA_WAIT_SECONDS = 10.0
 
 
 class NoLeaderForPartition(BrokerFailure):
@@ -72,8 +74,25 @@ class KafkaConsumerClient:
                     member_id=None,
                 )
             self._consumer.subscribe([topic], listener=self._notes)
+            self._know_the_topic_before_joining(topic)
         except KafkaError as exc:
             raise BrokerFailure(f"{exc.__class__.__name__}: {exc}") from exc
+
+    def _know_the_topic_before_joining(self, topic: str) -> None:
+        """Fetch the topic's partitions before the first poll joins the group.
+
+        kafka-python 3.0.12 joins with whatever metadata it has. Joining before the topic's
+        partitions are known assigns nothing and rebalances again once they arrive; if that
+        second JoinGroup is answered after a poll's timeout, the client drops the answer and
+        stays in the group with no partitions, heartbeats off (seen in full test runs: a lone
+        member without partitions for minutes). A metadata fetch after `subscribe` makes the
+        first join the right one. Bounded: a topic that does not exist yet is left to the loop.
+        """
+        deadline = time.monotonic() + TOPIC_METADATA_WAIT_SECONDS
+        self._consumer.topics()  # a fresh fetch: the group's metadata snapshot now has the topic
+        while not self._consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            self._consumer.topics()
 
     def poll(self, timeout_ms: int) -> Polled:
         try:
