@@ -91,6 +91,7 @@ def test_a_dead_letter_is_fixed_and_replayed_from_its_detail_page(
     browser.find_element(By.ID, "dead-letters-link").click()
     browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").click()
     browser.find_element(By.ID, "fix-and-replay").click()
+    WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "id_value"))
     value = browser.find_element(By.ID, "id_value")
     assert value.get_attribute("value") == broken.decode()  # prefilled with the record's value
 
@@ -99,6 +100,7 @@ def test_a_dead_letter_is_fixed_and_replayed_from_its_detail_page(
         broken.decode().replace('"user_id": 7', '"user_id": "7"').replace("ad-b", "ad b")
     )
     browser.find_element(By.ID, "fix-submit").click()
+    WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "fix-value-errors"))
     refused = browser.find_element(By.ID, "fix-value-errors").text
     assert refused.startswith("Not replayed: ad_id")  # the contract's reason; nothing sent
     screenshot(browser, "admin-dead-letter-fix", full_page=True)
@@ -107,6 +109,7 @@ def test_a_dead_letter_is_fixed_and_replayed_from_its_detail_page(
     value.clear()
     value.send_keys(broken.decode().replace('"user_id": 7', '"user_id": "7"'))
     browser.find_element(By.ID, "fix-submit").click()
+    WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".messagelist"))
     assert "Replayed a fixed copy" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
     assert '"user_id": "7"' in browser.find_element(By.CSS_SELECTOR, ".field-raw_fixed_value").text
     (letter,) = DeadLetter.objects.all()
