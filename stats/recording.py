@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
-from stats import placement_recording
+from stats import placement_recording, raw_partitions
 from stats.bucketing import bucket_texts, day_of, floor_to
 from stats.models import (
     ALL_ADS,
@@ -125,13 +125,20 @@ def _claim(cursor: Any, recorded_at: datetime) -> int:
     columns = "event_id, ad_id, user_id, occurred_at, recorded_at"
     now = sql.db_datetime(recorded_at)
     if connection.vendor == "postgresql":
+        # Partitioned by event day: the key holds the event time, and the probe (a LATERAL
+        # LIMIT 1, so one index probe per event in the partitions of nearby days only) skips
+        # an id stored under another time nearby (stats.raw_partitions says why it is exact).
+        raw_partitions.ensure_for_staging(cursor, STAGING, now=recorded_at)
         cursor.execute(
             f"WITH claimed AS (INSERT INTO {raw} ({columns})"
-            f" SELECT event_id, ad_id, user_id, occurred_at, %s FROM {STAGING} ORDER BY event_id"
-            f" ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
-            f" UPDATE {STAGING} SET is_new = 1 FROM claimed"
+            f" SELECT s.event_id, s.ad_id, s.user_id, s.occurred_at, %s FROM {STAGING} s"
+            f" LEFT JOIN LATERAL (SELECT 1 AS hit FROM {raw} r WHERE r.event_id = s.event_id"
+            f" AND r.occurred_at BETWEEN s.occurred_at - %s AND s.occurred_at + %s LIMIT 1) d"
+            f" ON true WHERE d.hit IS NULL"
+            f" ORDER BY s.event_id ON CONFLICT (event_id, occurred_at) DO NOTHING"
+            f" RETURNING event_id) UPDATE {STAGING} SET is_new = 1 FROM claimed"
             f" WHERE {STAGING}.event_id = claimed.event_id",
-            [now],
+            [now, raw_partitions.duplicate_window(), raw_partitions.duplicate_window()],
         )
         return int(cursor.rowcount)
     cursor.execute(
