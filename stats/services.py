@@ -26,16 +26,16 @@ def record_impressions(
     """Store each event once and count it, in one transaction; return how many were new.
 
     Idempotent on `event_id`: an event already stored (or repeated within `events`, where the
-    first copy wins) changes nothing. The minute, hour and day counters and the exact user
-    sets are fed only from the rows this call actually inserted, so a resent event never
-    counts twice. `offsets` move the consumer's ledger forward in the same transaction (never
-    backwards), with the progress in time, lag samples and completeness they carry
-    (stats.completeness). New events whose event time lies before the stored `complete_through`
-    are counted as usual and also counted as late. Set-based: a fixed number of statements per
-    batch, the same SQL on PostgreSQL and SQLite (stats.recording).
+    first copy wins) changes nothing. On PostgreSQL, whose raw table is partitioned by day, an
+    id stored under an event time more than the duplicate window away is another event
+    (stats.recording.copy_rounds, docs/architecture.md). The minute, hour and day counters and
+    the exact user sets are fed only from the rows this call actually inserted, so a resent
+    event never counts twice. `offsets` move the consumer's ledger forward in the same
+    transaction (never backwards), with the progress in time, lag samples and completeness they
+    carry (stats.completeness). New events whose event time lies before the stored
+    `complete_through` are counted as usual and also counted as late. Set-based: a fixed number
+    of statements per batch, the same SQL on PostgreSQL and SQLite (stats.recording).
     """
-    unique = list({event.event_id: event for event in reversed(events)}.values())
-    unique.reverse()
     now = timezone.now()
     stream = (
         (offsets[0].consumer_group, offsets[0].topic)
@@ -43,7 +43,10 @@ def record_impressions(
         else (settings.STATS_CONSUMER_GROUP, settings.IMPRESSIONS_TOPIC)
     )  # whose watermark decides which new events are late
     with transaction.atomic():
-        recorded = recording.record_new(unique, recorded_at=now)
+        recorded = sum(
+            recording.record_new(copies, recorded_at=now)
+            for copies in recording.copy_rounds(events)
+        )
         _advance_offsets(offsets, now=now)
         completeness.advance(offsets, now=now, late_in=stream if recorded else None)
     return recorded

@@ -148,3 +148,56 @@ def test_the_migration_partitions_a_populated_table_and_back() -> None:
     }
     MigrationExecutor(connection).migrate([("impressions", "0004_partitioned_raw")])
     assert Impression.objects.count() == 101 and "impressions_impression" not in rows_by_partition()
+
+
+def test_copies_within_one_batch_follow_the_same_window_rule() -> None:
+    window = raw_partitions.duplicate_window()
+    first = event(midnight(2) + timedelta(hours=1))
+    same, far = first.event_id, first.timestamp + window + timedelta(minutes=1)
+    batch = [
+        first,
+        event(first.timestamp + timedelta(hours=3), same),  # a server-stamped retry: dropped
+        event(far, same),  # beyond the window of the first: another event
+        event(far + timedelta(minutes=5), same),  # within the window of the one above: dropped
+        event(first.timestamp),  # an unrelated event
+    ]
+    assert record_impressions(events=batch) == 3
+    stored = sorted(Impression.objects.filter(event_id=same).values_list("occurred_at", flat=True))
+    assert stored == [first.timestamp, far]
+    assert record_impressions(events=batch) == 0  # the whole batch again: nothing new
+    assert total() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_transactions_claiming_copies_under_different_times_take_turns() -> None:
+    """Copies under different times are not one key, so the database alone would store both
+    when two transactions claim them at once; the user's row lock makes the second wait for the
+    first and then find its row. Fails when the users are locked after the claim."""
+    import threading
+
+    from django.db import close_old_connections, transaction
+
+    first = event(midnight(1) + timedelta(hours=2), user="same-user")
+    retry = event(first.timestamp + timedelta(hours=1), first.event_id, user="same-user")
+    results: list[int] = []
+    started = threading.Event()
+
+    def claim_retry() -> None:
+        try:
+            started.set()
+            results.append(record_impressions(events=[retry]))
+        finally:
+            close_old_connections()
+            connection.close()
+
+    with transaction.atomic():
+        assert record_impressions(events=[first]) == 1
+        worker = threading.Thread(target=claim_retry)
+        worker.start()
+        started.wait(5)
+        worker.join(1.5)  # the retry's transaction runs now, and must wait for this one
+        assert worker.is_alive(), "the retry's claim did not wait for the first transaction"
+    worker.join(10)
+    assert results == [0]
+    assert Impression.objects.filter(event_id=first.event_id).count() == 1
+    assert total() == 1
