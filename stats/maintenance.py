@@ -3,8 +3,9 @@
 Every `interval` seconds a pruning run starts; each call then deletes at most `batch_rows` of
 the oldest raw impressions recorded before the retention cutoff (stats.retention), in its own
 short transaction, until a call finds fewer: the loop polls between two batches, so recording
-never waits long. A run's total is logged. A database failure skips the rest of the run (the
-next run takes over) and never stops the consumer.
+never waits long. On PostgreSQL a run first creates the day partitions ahead and drops whole
+day partitions below the cutoff (stats.raw_partitions). A run's total is logged. A database
+failure skips the rest of the run (the next run takes over) and never stops the consumer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
 
+from stats import raw_partitions
 from stats.retention import prune_cutoff
 from stats.services import impressions_prune
 
@@ -58,6 +60,8 @@ class RawRowPruner:
                 return
             self._cutoff, self._pruned = prune_cutoff(now=self._now()), 0
         try:
+            if self._pruned == 0 and connection.vendor == "postgresql":
+                raw_partitions.ensure_window(now=self._now())  # the day partitions ahead
             deleted = impressions_prune(
                 older_than=self._cutoff, limit=self.batch_rows, now=self._now()
             )

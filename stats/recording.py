@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
-from stats import placement_recording
+from stats import placement_recording, raw_partitions
 from stats.bucketing import bucket_texts, day_of, floor_to
 from stats.models import (
     ALL_ADS,
@@ -125,13 +125,20 @@ def _claim(cursor: Any, recorded_at: datetime) -> int:
     columns = "event_id, ad_id, user_id, occurred_at, recorded_at"
     now = sql.db_datetime(recorded_at)
     if connection.vendor == "postgresql":
+        # Partitioned by event day: the key holds the event time, and the probe (a LATERAL
+        # LIMIT 1, so one index probe per event in the partitions of nearby days only) skips
+        # an id stored under another time nearby (stats.raw_partitions says why it is exact).
+        raw_partitions.ensure_for_staging(cursor, STAGING, now=recorded_at)
         cursor.execute(
             f"WITH claimed AS (INSERT INTO {raw} ({columns})"
-            f" SELECT event_id, ad_id, user_id, occurred_at, %s FROM {STAGING} ORDER BY event_id"
-            f" ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
-            f" UPDATE {STAGING} SET is_new = 1 FROM claimed"
+            f" SELECT s.event_id, s.ad_id, s.user_id, s.occurred_at, %s FROM {STAGING} s"
+            f" LEFT JOIN LATERAL (SELECT 1 AS hit FROM {raw} r WHERE r.event_id = s.event_id"
+            f" AND r.occurred_at BETWEEN s.occurred_at - %s AND s.occurred_at + %s LIMIT 1) d"
+            f" ON true WHERE d.hit IS NULL"
+            f" ORDER BY s.event_id ON CONFLICT (event_id, occurred_at) DO NOTHING"
+            f" RETURNING event_id) UPDATE {STAGING} SET is_new = 1 FROM claimed"
             f" WHERE {STAGING}.event_id = claimed.event_id",
-            [now],
+            [now, raw_partitions.duplicate_window(), raw_partitions.duplicate_window()],
         )
         return int(cursor.rowcount)
     cursor.execute(
@@ -147,11 +154,12 @@ def _claim(cursor: Any, recorded_at: datetime) -> int:
     return claimed
 
 
-def _lock_users(cursor: Any) -> None:
-    """Register the batch's users; on PostgreSQL also lock their rows, in key order, so that
-    one transaction at a time maintains a user's reach (SQLite has one writer anyway)."""
+def _lock_users(cursor: Any, *, staged: str) -> None:
+    """Register the users of the staged rows `staged` selects; on PostgreSQL also lock their
+    rows, in key order, so that one transaction at a time claims a user's events and maintains
+    a user's reach (SQLite has one writer anyway)."""
     known = sql.table(KnownUser)
-    new_users = f"SELECT DISTINCT user_id FROM {STAGING} WHERE is_new = 1"
+    new_users = f"SELECT DISTINCT user_id FROM {STAGING}{staged}"
     # PostgreSQL: DO UPDATE locks every conflicting row even where its WHERE is false (as FOR
     # UPDATE would, in the same key order), so one pass both inserts and locks; a new row is
     # this transaction's own until it commits.
@@ -233,6 +241,31 @@ def _add_users(cursor: Any) -> None:
     )
 
 
+def copy_rounds(events: Sequence[AdImpressionEvent]) -> list[list[AdImpressionEvent]]:
+    """The copies of a batch that `record_new` may store, in rounds that each hold an id once.
+
+    SQLite keeps the first copy of each id (one round): its key is the event id alone. On
+    PostgreSQL two copies of an id are one event when their event times lie within the
+    duplicate window (stats.raw_partitions): a later copy is kept only when no kept copy of its
+    id lies within the window, the rule the claim applies to stored rows, and the k-th kept copy
+    of an id goes to round k, so that round's claim sees the rows of the rounds before it.
+    """
+    if connection.vendor != "postgresql":
+        return [list({event.event_id: event for event in reversed(events)}.values())[::-1]]
+    window = raw_partitions.duplicate_window()
+    kept: dict[Any, list[datetime]] = {}
+    rounds: list[list[AdImpressionEvent]] = []
+    for event in events:
+        times = kept.setdefault(event.event_id, [])
+        if any(abs(event.timestamp - time) <= window for time in times):
+            continue
+        if len(rounds) <= len(times):
+            rounds.append([])
+        rounds[len(times)].append(event)
+        times.append(event.timestamp)
+    return rounds
+
+
 def record_new(events: Sequence[AdImpressionEvent], *, recorded_at: datetime) -> int:
     """Record the events whose id is not stored yet; return how many were new.
 
@@ -242,9 +275,15 @@ def record_new(events: Sequence[AdImpressionEvent], *, recorded_at: datetime) ->
         return 0
     with connection.cursor() as cursor:
         _stage(cursor, events)
+        if connection.vendor == "postgresql":
+            # Before the claim: copies of one event share its user, so two transactions
+            # claiming copies under different times (which the key does not tell apart) take
+            # turns, and the second one's probe sees the first one's row.
+            _lock_users(cursor, staged="")
         recorded = _claim(cursor, recorded_at)
         if recorded:
-            _lock_users(cursor)
+            if connection.vendor != "postgresql":
+                _lock_users(cursor, staged=" WHERE is_new = 1")
             _count(cursor)
             _add_users(cursor)
             placement_recording.record_placements(cursor, events)  # nothing without placements

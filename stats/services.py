@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from impressions.contract import AdImpressionEvent
 from impressions.models import Impression
 from stats import bulk_sql as sql
-from stats import completeness, recording, retention
+from stats import completeness, raw_partitions, recording, retention
 from stats.models import PartitionOffset
 from stats.offset_update import OffsetUpdate
 
@@ -26,16 +26,16 @@ def record_impressions(
     """Store each event once and count it, in one transaction; return how many were new.
 
     Idempotent on `event_id`: an event already stored (or repeated within `events`, where the
-    first copy wins) changes nothing. The minute, hour and day counters and the exact user
-    sets are fed only from the rows this call actually inserted, so a resent event never
-    counts twice. `offsets` move the consumer's ledger forward in the same transaction (never
-    backwards), with the progress in time, lag samples and completeness they carry
-    (stats.completeness). New events whose event time lies before the stored `complete_through`
-    are counted as usual and also counted as late. Set-based: a fixed number of statements per
-    batch, the same SQL on PostgreSQL and SQLite (stats.recording).
+    first copy wins) changes nothing. On PostgreSQL, whose raw table is partitioned by day, an
+    id stored under an event time more than the duplicate window away is another event
+    (stats.recording.copy_rounds, docs/architecture.md). The minute, hour and day counters and
+    the exact user sets are fed only from the rows this call actually inserted, so a resent
+    event never counts twice. `offsets` move the consumer's ledger forward in the same
+    transaction (never backwards), with the progress in time, lag samples and completeness they
+    carry (stats.completeness). New events whose event time lies before the stored
+    `complete_through` are counted as usual and also counted as late. Set-based: a fixed number
+    of statements per batch, the same SQL on PostgreSQL and SQLite (stats.recording).
     """
-    unique = list({event.event_id: event for event in reversed(events)}.values())
-    unique.reverse()
     now = timezone.now()
     stream = (
         (offsets[0].consumer_group, offsets[0].topic)
@@ -43,7 +43,10 @@ def record_impressions(
         else (settings.STATS_CONSUMER_GROUP, settings.IMPRESSIONS_TOPIC)
     )  # whose watermark decides which new events are late
     with transaction.atomic():
-        recorded = recording.record_new(unique, recorded_at=now)
+        recorded = sum(
+            recording.record_new(copies, recorded_at=now)
+            for copies in recording.copy_rounds(events)
+        )
         _advance_offsets(offsets, now=now)
         completeness.advance(offsets, now=now, late_in=stream if recorded else None)
     return recorded
@@ -93,10 +96,13 @@ def impressions_prune(
     before `now` (see stats.retention for why the retention has a floor).
     """
     retention.check_prune_cutoff(older_than, now=now or timezone.now())
+    # On PostgreSQL whole day partitions go first (one DROP each, not counted in `limit`);
+    # rows of the DEFAULT partition and of partitions not yet wholly old are deleted below.
+    dropped = raw_partitions.drop_below(older_than) if connection.vendor == "postgresql" else 0
     rows = Impression.objects.filter(recorded_at__lt=older_than)
     with transaction.atomic():
         if limit is not None:
             oldest = rows.order_by("recorded_at").values_list("pk", flat=True)[:limit]
-            rows = Impression.objects.filter(pk__in=list(oldest))
+            rows = Impression.objects.filter(pk__in=list(oldest), recorded_at__lt=older_than)
         deleted, _ = rows.delete()
-    return deleted
+    return dropped + deleted
