@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -129,6 +129,7 @@ def _claim(cursor: Any, recorded_at: datetime) -> int:
         # LIMIT 1, so one index probe per event in the partitions of nearby days only) skips
         # an id stored under another time nearby (stats.raw_partitions says why it is exact).
         raw_partitions.ensure_for_staging(cursor, STAGING, now=recorded_at)
+        window = raw_partitions.duplicate_window()
         cursor.execute(
             f"WITH claimed AS (INSERT INTO {raw} ({columns})"
             f" SELECT s.event_id, s.ad_id, s.user_id, s.occurred_at, %s FROM {STAGING} s"
@@ -138,7 +139,7 @@ def _claim(cursor: Any, recorded_at: datetime) -> int:
             f" ORDER BY s.event_id ON CONFLICT (event_id, occurred_at) DO NOTHING"
             f" RETURNING event_id) UPDATE {STAGING} SET is_new = 1 FROM claimed"
             f" WHERE {STAGING}.event_id = claimed.event_id",
-            [now, raw_partitions.duplicate_window(), raw_partitions.duplicate_window()],
+            [now, window, window],
         )
         return int(cursor.rowcount)
     cursor.execute(
@@ -250,9 +251,8 @@ def copy_rounds(events: Sequence[AdImpressionEvent]) -> list[list[AdImpressionEv
     id lies within the window, the rule the claim applies to stored rows, and the k-th kept copy
     of an id goes to round k, so that round's claim sees the rows of the rounds before it.
     """
-    if connection.vendor != "postgresql":
-        return [list({event.event_id: event for event in reversed(events)}.values())[::-1]]
-    window = raw_partitions.duplicate_window()
+    pg = connection.vendor == "postgresql"
+    window = raw_partitions.duplicate_window() if pg else timedelta.max  # SQLite: any later copy
     kept: dict[Any, list[datetime]] = {}
     rounds: list[list[AdImpressionEvent]] = []
     for event in events:
