@@ -5,7 +5,7 @@ gunicorn gthread workers, on free ports, against this run's test database). Whil
 hold requests whose body stalls after a few bytes and 200 clients hold connections that send
 nothing, a normal GET /healthz and a normal POST /api/impressions/sync/ must each be answered
 within 1 s, and nginx must drop the attackers after its 10 s client timeouts. The same attack
-sent straight to gunicorn, past nginx, leaves a normal request unanswered: that is what nginx is
+sent straight to gunicorn, past nginx, leaves normal requests waiting: that is what nginx is
 for. If nginx cannot be installed or started, this test fails; it never skips.
 """
 
@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ DECLARED_BODY_BYTES = 1_000_000  # under INGEST_MAX_BODY_BYTES: nginx accepts it
 ANSWER_WITHIN_S = 1.0
 NGINX_CLIENT_TIMEOUT_S = 10.0  # client_header_timeout / client_body_timeout in deploy/nginx
 DIRECT_WAIT_S = 5.0  # how long a normal request straight to gunicorn is given
+DIRECT_PROBES = 24  # concurrent normal requests straight to gunicorn (2 per thread of 3 x 4)
 
 
 def _free_port() -> int:
@@ -261,21 +263,37 @@ def test_slow_and_idle_clients_do_not_stall_the_site(prod_shape: ProdShape) -> N
     finally:
         _close_all(stalled, idle)
 
-    # 2. The same attack straight to gunicorn (what nginx prevents): a normal request waits.
+    # 2. The same attack straight to gunicorn (what nginx prevents): normal requests wait.
+    # gunicorn's workers share one listening socket and the kernel hands each connection to
+    # whichever worker accepts first, so the stalled bodies can pile onto one or two workers
+    # while another stays free. One probe could land on the free worker (CI saw it answered in
+    # 4 ms); DIRECT_PROBES concurrent ones land on every worker, so the pinned threads show.
     stalled, idle = _open_attack(prod_shape.gunicorn_port)
     try:
         time.sleep(0.5)
-        seconds, status = _timed_request(
-            prod_shape.gunicorn_port, "GET", "/healthz", timeout=DIRECT_WAIT_S
-        )
+        with ThreadPoolExecutor(max_workers=DIRECT_PROBES) as pool:
+            probes = list(
+                pool.map(
+                    lambda _: _timed_request(
+                        prod_shape.gunicorn_port, "GET", "/healthz", timeout=DIRECT_WAIT_S
+                    ),
+                    range(DIRECT_PROBES),
+                )
+            )
     finally:
         _close_all(stalled, idle)
-    report.append(f"straight to gunicorn: GET /healthz: {_fmt(seconds, status, DIRECT_WAIT_S)}")
+    waited = [(s, st) for s, st in probes if st is None or s > ANSWER_WITHIN_S]
+    slowest = max(probes, key=lambda probe: DIRECT_WAIT_S if probe[1] is None else probe[0])
+    report.append(
+        f"straight to gunicorn: {len(waited)} of {DIRECT_PROBES} concurrent GET /healthz waited "
+        f"over {ANSWER_WITHIN_S:.0f} s; slowest: {_fmt(*slowest, DIRECT_WAIT_S)}"
+    )
     print("\n" + "\n".join(report))
-    assert status is None or seconds > ANSWER_WITHIN_S, (
-        "without nginx the attack should delay a normal request beyond "
-        f"{ANSWER_WITHIN_S} s (it got {status} in {seconds:.2f} s): the attack is not biting, "
-        "so the measurement through nginx proves nothing"
+    assert waited, (
+        f"without nginx the attack should delay normal requests beyond {ANSWER_WITHIN_S} s, but "
+        f"all {DIRECT_PROBES} concurrent ones were answered in time (slowest: "
+        f"{_fmt(*slowest, DIRECT_WAIT_S)}): the attack is not biting, so the measurement through "
+        "nginx proves nothing"
     )
 
 
