@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test-port run test test-cluster lint venv broker postgres browser nginx bench bench-read clean
+.PHONY: test-port run test test-cluster lint venv broker postgres browser nginx bench bench-read \
+	bench-user-sets clean
 
 venv: $(STAMP)
 
@@ -38,7 +39,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy adsite impressions stats scripts/bench_pipeline.py scripts/bench_read.py \
-		scripts/bench scripts/scaling_table.py tests
+		scripts/bench scripts/scaling_table.py scripts/bench_user_sets.py tests
 
 # `make test`'s own broker: its own ports and state folder, never make run's (9092/9093,
 # .local/kafka). KAFKA_LOCAL_REUSE_FOREIGN=0: it fails rather than use a broker it did not start.
@@ -120,6 +121,11 @@ bench: venv broker postgres
 # Stats API p50/p95 over HTTP at ten million events (fills <PG_DB>_bench_read once, ~15 min).
 bench-read: venv postgres
 	DATABASE_URL="$$(scripts/postgres-local url)_bench_read" $(PY) scripts/bench_read.py $(BENCH_ARGS)
+
+# The unique-user sets three ways (today's rows, integer rows, roaring bitmaps): bytes per event
+# and write rate on the same events, in <PG_DB>_bench's schema user_sets (docs/benchmarks.md).
+bench-user-sets: venv postgres
+	DATABASE_URL="$$(scripts/postgres-local url)_bench" $(PY) scripts/bench_user_sets.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

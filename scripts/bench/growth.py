@@ -21,9 +21,9 @@ class GrowthPoint:
 
 def grow(
     servers: Sequence[str], topic: str, *, total: int, step: int, batch_size: int, mix: Mix
-) -> tuple[list[GrowthPoint], float]:
+) -> tuple[list[GrowthPoint], dict[str, int]]:
     """Feed `total` events in steps of `step` into an emptied database through one consumer
-    group; return the points and the database's bytes per recorded event at the end."""
+    group; return the points and the database's bytes by table at the end."""
     group = f"bench-growth-{uuid.uuid4().hex[:8]}"
     points = []
     for stored in range(0, total, step):
@@ -33,28 +33,36 @@ def grow(
         check_exact(stored + size, what=f"growth, {stored + size:,} stored")
         points.append(GrowthPoint(stored, run.busy_rate))
         print(f"  growth: {run.busy_rate:,.0f} events/s with {stored:,} rows stored", flush=True)
-    return points, database_bytes() / total
+    return points, database_bytes()
 
 
-def database_bytes() -> int:
-    """Bytes on disk of the raw rows and the statistics, with indexes and TOAST (PostgreSQL)."""
+def database_bytes() -> dict[str, int]:
+    """Bytes on disk of the raw rows and each statistics table, with indexes and TOAST, a
+    partitioned table's partitions in its own figure (PostgreSQL; empty elsewhere)."""
     from django.db import connection
 
     from impressions.models import Impression
     from stats.models import STATISTICS
 
     if connection.vendor != "postgresql":
-        return 0
+        return {}
     tables = [m._meta.db_table for m in (Impression, *STATISTICS)]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c "
-            "WHERE c.relname = ANY(%s) OR c.oid IN (SELECT inhrelid FROM pg_inherits i "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s))",
+            "SELECT COALESCE(p.relname, c.relname), SUM(pg_total_relation_size(c.oid))"
+            " FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid"
+            " LEFT JOIN pg_class p ON p.oid = i.inhparent"
+            " WHERE c.relname = ANY(%s) OR p.relname = ANY(%s) GROUP BY 1",
             [tables, tables],
         )
-        (size,) = cursor.fetchone()
-    return int(size or 0)
+        return {table: int(size or 0) for table, size in cursor.fetchall()}
+
+
+def by_table(sizes: dict[str, int], events: int) -> str:
+    """`stats_addailyuser 250, impressions_impression 180, ... B` per event, largest first."""
+    ranked = sorted(sizes.items(), key=lambda item: -item[1])
+    shown = [f"{table} {size / events:,.0f}" for table, size in ranked if size / events >= 1]
+    return ", ".join(shown) + " B"
 
 
 def summary(points: Sequence[GrowthPoint]) -> str:

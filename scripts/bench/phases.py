@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from bench import consumer_runs as runs
 from bench.environment import LOGS, check_exact, counted, empty_tables
-from bench.growth import grow, summary
+from bench.growth import by_table, grow, summary
 from bench.load import Mix, events, largest_share, produce
 from bench.profiling import profile_consumer
 from bench.report import MEASURED, Row, at_least, at_most
@@ -95,10 +95,11 @@ def skew_and_scale(
 def growth(servers: Sequence[str], topic: str, args: argparse.Namespace) -> list[Row]:
     """The consumer's rate as raw rows accumulate, and bytes per event at the end."""
     empty_tables()
-    points, per_event = grow(
+    points, sizes = grow(
         servers, topic, total=args.growth_events, step=args.growth_step,
         batch_size=args.batch_size, mix=Mix(),
     )  # fmt: skip
+    per_event = sum(sizes.values()) / args.growth_events
     last = points[-1]
     MEASURED.update(growth_ratio=last.rate / points[0].rate, bytes_per_event=per_event)
     ratio = last.rate / points[0].rate
@@ -114,6 +115,8 @@ def growth(servers: Sequence[str], topic: str, args: argparse.Namespace) -> list
         Row("bytes", f"database bytes per recorded event at {size}",
             f"{per_event:,.0f} B", per_event, "≤ 220 B" + note,
             at_most(220) if judged else None),
+        Row("bytes by table", f"the same by table (heap, indexes, TOAST; partitions in their "
+            f"table), per event at {size}", by_table(sizes, args.growth_events)),
     ]  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 
-from bench import freshness, isolation
+from bench import cpu, freshness, isolation
 from bench.consumer_runs import start_consumer
 from bench.environment import LOGS, check_exact, counted, empty_tables
 from bench.report import MEASURED, Row, at_least, at_most
@@ -48,8 +48,11 @@ def web(topic: str, args: argparse.Namespace) -> list[Row]:
                             requests=args.batch_requests, accepted_ids=ids)  # fmt: skip
             caught_up(len(ids))  # each phase starts with the consumer idle
             as_is = drive(port, AS_IS, requests=args.requests, **one)
+            cpu_at = [cpu.snapshot()]
             to_be = drive(port, TO_BE, requests=args.requests, **one)
+            cpu_at.append(cpu.snapshot())
             noop = drive(port, NOOP, requests=args.requests, **one)
+            cpu_at.append(cpu.snapshot())
             caught_up(len(ids))
             fresh = freshness.measure(
                 port, bench_token(), rate=args.fresh_rate, seconds=args.fresh_seconds,
@@ -64,6 +67,7 @@ def web(topic: str, args: argparse.Namespace) -> list[Row]:
         consumer.wait(timeout=60)
     failed = sum(o.failed for o in (batches, as_is, to_be, noop))
     p3, p4 = batches.rate() / as_is.rate(), to_be.requests_rate() / noop.requests_rate()
+    to_be_cpu, noop_cpu = cpu.spent(*cpu_at[:2]), cpu.spent(*cpu_at[1:])
     iso = {p: lock.locked_p99[p] / lock.unloaded_p99[p] for p in (TO_BE, AS_IS)}
     ms = 1000
     MEASURED.update(
@@ -81,6 +85,9 @@ def web(topic: str, args: argparse.Namespace) -> list[Row]:
         Row("P4", "to-be one event/request ÷ trivial DRF view answering 202",
             f"{p4:.2f} ({to_be.requests_rate():,.0f} vs {noop.requests_rate():,.0f} req/s)",
             p4, "≥ 0.7", at_least(0.7)),
+        Row("P4 CPU", "CPU per request by process, to-be · trivial view (2 cores in all)",
+            f"{cpu.per_request(to_be_cpu, args.requests)} · "
+            f"{cpu.per_request(noop_cpu, args.requests)}"),
         Row("P5", f"freshness at {fresh.offered_rate:,.0f} events/s offered for "
             f"{args.fresh_seconds:g} s, 202 → visible in the stats API ({fresh.probes} probes)",
             f"p50 {fresh.p50 * ms:,.0f} / p99 {fresh.p99 * ms:,.0f} / max "
