@@ -25,7 +25,9 @@ its own transaction per batch, on tables in the schema `user_sets` of the benchm
 (and the count of new memberships each batch reported, which is what the reach is built from);
 a difference stops the run. Sizes are `pg_total_relation_size` (heap, indexes, TOAST) after a
 `VACUUM`, and again after `VACUUM FULL` for the bitmaps, whose rewrites leave dead versions.
-It prints figures; no test asserts a speed.
+Rates are each layout's own statement time (its batches' transactions), over all the events
+and in the last tenth against the first (how flat it stays as the sets grow). It prints
+figures; no test asserts a speed.
 """
 
 from __future__ import annotations
@@ -304,6 +306,7 @@ class Result:
     name: str
     seconds: float
     bytes_by_table: dict[str, int]
+    flat: float  # the rate in the last tenth of the events ÷ the rate in the first tenth
     bytes_after_full: int | None = None
 
     @property
@@ -360,6 +363,10 @@ def measure(conn: Any, args: argparse.Namespace) -> list[Result]:
     conn.commit()
 
     seconds = dict.fromkeys((layout.name for layout in layouts), 0.0)
+    # Each layout's seconds in the first and in the last tenth of the events: is it flat?
+    tenth = max(args.events // 10, args.batch_size)
+    first = dict.fromkeys(seconds, 0.0)
+    last = dict.fromkeys(seconds, 0.0)
     seen: set[tuple[int, int, int]] = set()  # (ad or -1 for the site, user, day)
     stream = triples(args.events, ads=args.ads, users=args.users, days=args.days, seed=args.seed)
     done, began = 0, time.monotonic()
@@ -375,7 +382,12 @@ def measure(conn: Any, args: argparse.Namespace) -> list[Result]:
                 started = time.perf_counter()
                 new = layout.add(cursor, batch)
                 conn.commit()
-                seconds[layout.name] += time.perf_counter() - started
+                took = time.perf_counter() - started
+                seconds[layout.name] += took
+                if done < tenth:
+                    first[layout.name] += took
+                if done >= args.events - tenth:
+                    last[layout.name] += took
             if new != expected_new:
                 sys.exit(f"{layout.name}: {new} new memberships in a batch, not {expected_new}")
         done += len(batch)
@@ -395,7 +407,12 @@ def measure(conn: Any, args: argparse.Namespace) -> list[Result]:
                 sys.exit(f"{layout.name}: {stored:,} memberships stored, expected {len(seen):,}")
             for table in layout.tables:
                 cursor.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
-            result = Result(layout.name, seconds[layout.name], sizes(cursor, layout.tables))
+            result = Result(
+                layout.name,
+                seconds[layout.name],
+                sizes(cursor, layout.tables),
+                flat=first[layout.name] / last[layout.name],
+            )
             if isinstance(layout, Roaring):
                 for table in layout.tables:
                     cursor.execute(f"VACUUM FULL {SCHEMA}.{table}")
@@ -409,15 +426,16 @@ def measure(conn: Any, args: argparse.Namespace) -> list[Result]:
 
 def table(results: list[Result], events: int) -> str:
     lines = [
-        "| layout | events/s (this step alone) | bytes per event | by table (bytes per event) |",
-        "|---|---|---|---|",
+        "| layout | events/s (this step alone) | last tenth ÷ first tenth | bytes per event |"
+        " by table (bytes per event) |",
+        "|---|---|---|---|---|",
     ]
     for r in results:
         parts = ", ".join(f"{t} {b / events:,.0f}" for t, b in r.bytes_by_table.items())
         total = f"{r.total / events:,.0f}"
         if r.bytes_after_full is not None:
             total += f" ({r.bytes_after_full / events:,.0f} after VACUUM FULL)"
-        lines.append(f"| {r.name} | {events / r.seconds:,.0f} | {total} | {parts} |")
+        lines.append(f"| {r.name} | {events / r.seconds:,.0f} | {r.flat:.2f} | {total} | {parts} |")
     return "\n".join(lines)
 
 
