@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench import statements
 from bench.consumer_runs import real_consumer
 from bench.environment import check_exact
 from bench.load import Mix, events, produce
@@ -26,13 +27,19 @@ def grow(
     group; return the points and the database's bytes by table at the end."""
     group = f"bench-growth-{uuid.uuid4().hex[:8]}"
     points = []
+    by_statement = []
     for stored in range(0, total, step):
         size = min(step, total - stored)
         produce(servers, topic, events(size, mix, seed=1000 + stored))
-        run = real_consumer(servers, topic, batch_size=batch_size, group=group)
+        with statements.timed() as spent:
+            run = real_consumer(servers, topic, batch_size=batch_size, group=group)
+        by_statement.append((stored, size, spent))
         check_exact(stored + size, what=f"growth, {stored + size:,} stored")
         points.append(GrowthPoint(stored, run.busy_rate))
         print(f"  growth: {run.busy_rate:,.0f} events/s with {stored:,} rows stored", flush=True)
+    if len(by_statement) > 1:
+        print("\nThe consumer's statements, first step against last (µs per event):")
+        print(statements.growth_table(by_statement), flush=True)
     return points, database_bytes()
 
 
