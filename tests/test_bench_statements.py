@@ -35,6 +35,10 @@ def test_the_kinds_that_grew_most_come_first() -> None:
     assert [line.split("`")[1] for line in table[2:5]] == ["claim", "reach", "minute"]
     assert table[2] == "| `claim` | 10.0 | 30.0 |"
     assert table[-1] == "| all statements | 15.0 | 38.0 |"
+    # Only the biggest kinds are shown: a tiny one is left out even when it rose.
+    steps[1][2]["tiny"] = 0.0001
+    top_two = statements.growth_table(steps, top=2).splitlines()
+    assert [line.split("`")[1] for line in top_two[2:-1]] == ["claim", "minute"]
     assert statements.kind("INSERT INTO rec_new_abcdef12 (a) VALUES (1)") == (
         "INSERT INTO rec_new (a) VALUES (1)"
     )

@@ -28,6 +28,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     add("--key-buckets", type=int, default=8, help="IMPRESSIONS_KEY_BUCKETS for the skew rows")
     add("--growth-events", type=int, default=1_000_000, help="10000000 for the issue's figure")
     add("--growth-step", type=int, default=250_000)
+    add("--growth-days", type=int, default=7,
+        help="days of event time the growth events spread over (1: like live traffic)")  # fmt: skip
     add("--workers", type=int, default=2, help="gunicorn gthread workers")
     add("--server-threads", type=int, default=4, help="threads per gunicorn worker")
     add("--only", default="consumer,skew,scale,web,growth", help="phases to run, comma-separated")
