@@ -42,6 +42,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 SCHEMA = "user_sets"
@@ -68,8 +69,6 @@ def user_text(user: int) -> str:
 
 
 def day_text(day: int) -> str:
-    from datetime import date, timedelta
-
     return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
 
 
@@ -100,6 +99,7 @@ class RowsText(Layout):
     """Today's shape: stats_addailyuser (with the `*` rows) and stats_knownuser."""
 
     name = "rows-text"
+    prefix = "rt"
     tables = ("rt_users", "rt_known")
 
     def create(self, cursor: Any) -> None:
@@ -112,9 +112,7 @@ class RowsText(Layout):
         )
 
     def add(self, cursor: Any, batch: list[Triple]) -> int:
-        return self._add(cursor, batch, "rt")
-
-    def _add(self, cursor: Any, batch: list[Triple], p: str) -> int:
+        p = self.prefix
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS rt_stage (ad_id text, user_id text, day date)"
             " ON COMMIT DELETE ROWS"
@@ -138,7 +136,7 @@ class RowsText(Layout):
         return int(cursor.rowcount)
 
     def memberships(self, cursor: Any) -> int:
-        cursor.execute("SELECT count(*) FROM rt_users")
+        cursor.execute(f"SELECT count(*) FROM {self.prefix}_users")
         return int(cursor.fetchone()[0])
 
 
@@ -146,6 +144,7 @@ class RowsTextLean(RowsText):
     """Today's text ids with the unique key as the primary key: no bigint id, no day index."""
 
     name = "rows-text-lean"
+    prefix = "rl"
     tables = ("rl_users", "rl_known")
 
     def create(self, cursor: Any) -> None:
@@ -154,13 +153,6 @@ class RowsTextLean(RowsText):
             " user_id varchar(128) NOT NULL, PRIMARY KEY (ad_id, user_id, day));"
             " CREATE TABLE rl_known (user_id varchar(128) PRIMARY KEY)"
         )
-
-    def add(self, cursor: Any, batch: list[Triple]) -> int:
-        return self._add(cursor, batch, "rl")
-
-    def memberships(self, cursor: Any) -> int:
-        cursor.execute("SELECT count(*) FROM rl_users")
-        return int(cursor.fetchone()[0])
 
 
 class Dictionaries:
