@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import timezone
 from pytest_django.live_server_helper import LiveServer
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver import Chrome as WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -145,6 +146,16 @@ def test_the_csv_download_adds_up_to_the_api(
     assert_clean(browser, live_site.url)
 
 
+def text_of(browser: WebDriver, locator: tuple[str, str]) -> str:
+    """The element's text, found again if a refresh swapped it out between finding and
+    reading (CI saw a StaleElementReferenceException there)."""
+    return str(
+        WebDriverWait(browser, 5, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda b: b.find_element(*locator).text
+        )
+    )
+
+
 def test_new_impressions_appear_without_a_reload_unless_paused(
     logged_in_browser: WebDriver, live_site: LiveServer
 ) -> None:
@@ -152,20 +163,20 @@ def test_new_impressions_appear_without_a_reload_unless_paused(
     browser = logged_in_browser
     browser.get(f"{live_site.url}/admin/dashboard/?range=1h")
     card = (By.CSS_SELECTOR, "#card-impressions .card-value")
-    before = browser.find_element(*card).text
+    before = text_of(browser, card)
     seed(5, minutes=5)
     WebDriverWait(browser, 15).until(
-        lambda b: b.find_element(*card).text != before, "the card did not refresh"
+        lambda b: text_of(b, card) != before, "the card did not refresh"
     )
-    assert int(browser.find_element(*card).text) == int(before) + 5
+    assert int(text_of(browser, card)) == int(before) + 5
     wait_for_chart(browser)  # redrawn after the swap
 
     browser.find_element(By.ID, "refresh-toggle").click()
     assert "paused" in browser.find_element(By.ID, "refresh-status").text
-    paused_at = browser.find_element(*card).text
+    paused_at = text_of(browser, card)
     seed(5, minutes=5)
     time.sleep(7)  # longer than one refresh period: a running refresh would have shown them
-    assert browser.find_element(*card).text == paused_at
+    assert text_of(browser, card) == paused_at
     browser.find_element(By.ID, "refresh-toggle").click()  # resume (kept in localStorage)
     assert_clean(browser, live_site.url)
 
