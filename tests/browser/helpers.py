@@ -19,6 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from selenium.webdriver import Chrome as WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR = ROOT / ".local" / "screenshots"
@@ -33,6 +37,21 @@ BROWSER_FAVICON_404 = (
     "/favicon.ico - Failed to load resource: the server responded with a status of 404"
 )
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def follow(driver: WebDriver, element: WebElement, *, timeout: float = 15) -> None:
+    """Click something that loads another page, and return once that page has loaded.
+
+    A click can return before the navigation it starts has replaced the old document, so a
+    `find_element` right after it may read the page being left (make test once looked for
+    the message list on the form it had just submitted). Waiting for the old root element
+    to go stale and the new document to be complete closes that window.
+    """
+    old_root = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait = WebDriverWait(driver, timeout)
+    wait.until(ec.staleness_of(old_root))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

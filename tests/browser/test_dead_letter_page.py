@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from stats.models import DeadLetter
-from tests.browser.helpers import assert_clean, screenshot
+from tests.browser.helpers import assert_clean, follow, screenshot
 from tests.stats.topic_data import counted_per_ad
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -43,14 +43,14 @@ def test_the_dead_letter_page_lists_escapes_and_discards_with_a_note(
     run_consumer()
     browser = logged_in_browser
 
-    browser.find_element(By.ID, "dead-letters-link").click()  # from the admin index
+    follow(browser, browser.find_element(By.ID, "dead-letters-link"))  # from the admin index
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 3
     page = browser.find_element(By.ID, "result_list").text
     assert "ad_id: " in page and "user_id: " in page and "timestamp: " in page
     screenshot(browser, "admin-dead-letters")
 
-    rows[-1].find_element(By.CSS_SELECTOR, "th a").click()  # the oldest: the markup in an ad id
+    follow(browser, rows[-1].find_element(By.CSS_SELECTOR, "th a"))  # oldest: markup in an ad id
     raw = browser.find_element(By.CSS_SELECTOR, ".field-raw_value pre").text
     assert raw == values[0].decode()  # shown as text, not run or rendered as markup
     assert not browser.find_elements(By.CSS_SELECTOR, ".field-raw_value img")
@@ -66,10 +66,12 @@ def test_the_dead_letter_page_lists_escapes_and_discards_with_a_note(
     Select(browser.find_element(By.NAME, "action")).select_by_value("discard")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
     wait.until(lambda b: b.find_elements(By.ID, "discard-submit"))  # the confirmation page
-    browser.find_element(By.ID, "discard-submit").click()  # no note yet
-    assert "required" in browser.find_element(By.ID, "content-main").text
+    browser.find_element(By.ID, "discard-submit").click()  # no note yet: the browser refuses
+    note = browser.find_element(By.ID, "id_note")
+    assert note.get_attribute("required") is not None and note.get_attribute("validationMessage")
+    assert not DeadLetter.objects.exclude(status="new").exists()
     browser.find_element(By.ID, "id_note").send_keys("traffic from a broken test client")
-    browser.find_element(By.ID, "discard-submit").click()
+    follow(browser, browser.find_element(By.ID, "discard-submit"))
     assert "Discarded 3 dead letters" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
     assert set(DeadLetter.objects.values_list("status", flat=True)) == {"discarded"}
     assert_clean(browser, live_site.url)
@@ -88,9 +90,9 @@ def test_a_dead_letter_is_fixed_and_replayed_from_its_detail_page(
     run_consumer()
     browser = logged_in_browser
 
-    browser.find_element(By.ID, "dead-letters-link").click()
-    browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").click()
-    browser.find_element(By.ID, "fix-and-replay").click()
+    follow(browser, browser.find_element(By.ID, "dead-letters-link"))
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a"))
+    follow(browser, browser.find_element(By.ID, "fix-and-replay"))
     WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "id_value"))
     value = browser.find_element(By.ID, "id_value")
     assert value.get_attribute("value") == broken.decode()  # prefilled with the record's value

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 
 from stats.semantics_lab.plan import LabRow
 from stats.semantics_lab.results import lab_table_save
-from tests.browser.helpers import assert_clean, screenshot
+from tests.browser.helpers import assert_clean, follow, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ def test_the_dashboard_links_to_the_labs_last_table(
     )
     browser = logged_in_browser
     browser.get(f"{live_site.url}/admin/dashboard/")
-    browser.find_element(By.ID, "semantics-lab-link").click()
+    follow(browser, browser.find_element(By.ID, "semantics-lab-link"))
 
     assert browser.current_url == f"{live_site.url}/admin/semantics-lab/"
     table = browser.find_element(By.ID, "semantics-lab")
