@@ -29,6 +29,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from impressions.event_ids import new_event_id
+
 SCHEMA_VERSION: Literal[2] = 2
 """The version everything written now carries."""
 READABLE_VERSIONS = (1, 2)
@@ -206,7 +208,7 @@ def event_from_input(item: Any, *, now: datetime) -> AdImpressionEvent:
         raise _unknown_version(item.get("schema_version", UNSET)) or _contract_error(exc) from None
     event = AdImpressionEvent(
         schema_version=SCHEMA_VERSION,  # a v1 body is published as v2: v1 is a subset of v2
-        event_id=given.event_id or uuid.uuid4(),
+        event_id=given.event_id or new_event_id(now),
         ad_id=given.ad_id,
         user_id=given.user_id,
         timestamp=_in_utc(given.timestamp or now),

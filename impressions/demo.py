@@ -13,15 +13,16 @@ from __future__ import annotations
 import random
 import re
 import secrets
-import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from impressions.event_ids import new_event_id
 from impressions.pixel import DEMO_USER_COOKIE
 
 SLOTS = 4
@@ -67,7 +68,7 @@ def slots_for(user_id: str, *, count: int = SLOTS) -> list[Slot]:
     pixel = reverse("pixel")
     slots = []
     for position, ad in enumerate(random.sample(CATALOGUE, count), start=1):
-        event_id = str(uuid.uuid4())
+        event_id = str(new_event_id(timezone.now()))
         # Each slot is a placement (contract v2), so the dashboard can filter by it.
         given = {"ad_id": ad.ad_id, "event_id": event_id, "user_id": user_id}
         query = urlencode({**given, "placement": f"demo-slot-{position}"})

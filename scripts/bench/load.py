@@ -1,5 +1,7 @@
 """Events for the benchmark and writing them to a topic: uniform or Zipf-like ads (exponent 1,
-as in bench_read), users uniform, event times over the last `days` days."""
+as in bench_read), users uniform, event times over the last `days` days, and ids as the API
+gives them (time-ordered, made as the events are) or as clients that send their own random
+ones."""
 
 from __future__ import annotations
 
@@ -14,16 +16,22 @@ from datetime import UTC, datetime, timedelta
 
 from bench.report import MEASURED
 from impressions.contract import AdImpressionEvent, encode_event, event_key
+from impressions.event_ids import new_event_id
+
+ID_KINDS = ("time-ordered", "random")
 
 
 @dataclass(frozen=True)
 class Mix:
-    """Who sees what: `ads` ads (Zipf-like when `skewed`), `users` users, `days` of event time."""
+    """Who sees what: `ads` ads (Zipf-like when `skewed`), `users` users, `days` of event time;
+    `ids`: "time-ordered" (what the API gives an event sent without an id: version 7, made
+    now) or "random" (version-4-like, as from clients that send their own)."""
 
     ads: int = 1000
     users: int = 1_000_000
     skewed: bool = True
     days: int = 7
+    ids: str = "time-ordered"
 
 
 def events(n: int, mix: Mix, *, seed: int) -> Iterator[AdImpressionEvent]:
@@ -32,10 +40,13 @@ def events(n: int, mix: Mix, *, seed: int) -> Iterator[AdImpressionEvent]:
     weights = list(itertools.accumulate(1 / (i + 1) if mix.skewed else 1.0 for i in range(mix.ads)))
     now = datetime.now(UTC) - timedelta(minutes=10)
     span = mix.days * 86_400 - 600
+    if mix.ids not in ID_KINDS:
+        raise ValueError(f"ids must be one of {ID_KINDS}, not {mix.ids!r}")
+    ordered = mix.ids == "time-ordered"
     for ad in rng.choices(ads, cum_weights=weights, k=n):
         yield AdImpressionEvent(
             1,
-            uuid.UUID(int=rng.getrandbits(128)),
+            new_event_id(datetime.now(UTC)) if ordered else uuid.UUID(int=rng.getrandbits(128)),
             ad,
             f"user-{rng.randrange(mix.users)}",
             now - timedelta(seconds=rng.randrange(span)),

@@ -30,6 +30,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     add("--growth-step", type=int, default=250_000)
     add("--growth-days", type=int, default=7,
         help="days of event time the growth events spread over (1: like live traffic)")  # fmt: skip
+    add("--growth-ids", choices=("time-ordered", "random"), default="time-ordered",
+        help="growth events' ids: as the API makes them, or clients' random ones")  # fmt: skip
     add("--workers", type=int, default=2, help="gunicorn gthread workers")
     add("--server-threads", type=int, default=4, help="threads per gunicorn worker")
     add("--only", default="consumer,skew,scale,web,growth", help="phases to run, comma-separated")

@@ -97,7 +97,7 @@ def growth(servers: Sequence[str], topic: str, args: argparse.Namespace) -> list
     empty_tables()
     points, sizes = grow(
         servers, topic, total=args.growth_events, step=args.growth_step,
-        batch_size=args.batch_size, mix=Mix(days=args.growth_days),
+        batch_size=args.batch_size, mix=Mix(days=args.growth_days, ids=args.growth_ids),
     )  # fmt: skip
     per_event = sum(sizes.values()) / args.growth_events
     last = points[-1]
@@ -109,7 +109,8 @@ def growth(servers: Sequence[str], topic: str, args: argparse.Namespace) -> list
     note = "" if judged else " (at 10 M; not judged below)"
     return [
         Row("growth", f"consumer rate by raw rows stored (steps of {args.growth_step:,}; "
-            f"event times over {args.growth_days} day{'s' if args.growth_days != 1 else ''})",
+            f"event times over {args.growth_days} day{'s' if args.growth_days != 1 else ''}, "
+            f"{args.growth_ids} ids)",
             summary(points)),
         Row("growth ratio", f"rate at {last.stored_before / 1e6:g} M stored ÷ on an empty "
             "database", f"{ratio:.2f}", ratio, "≥ 0.8" + note, at_least(0.8) if judged else None),

@@ -117,6 +117,15 @@ def test_server_assigns_event_id_and_timestamp_when_absent() -> None:
     assert event.timestamp == NOW
     other = event_from_input({"ad_id": "ad-1", "user_id": "u-1"}, now=NOW)
     assert other.event_id != event.event_id
+    # Time-ordered (version 7, made at the request's time): see impressions.event_ids.
+    assert event.event_id.version == 7 and event.event_id.int >> 80 == NOW.timestamp() * 1000
+    later = event_from_input({"ad_id": "ad-1", "user_id": "u-1"}, now=NOW + timedelta(seconds=1))
+    assert later.event_id > event.event_id
+
+
+def test_a_client_id_is_kept_whatever_its_version() -> None:
+    for given in ("6f1c8a52-5d7e-4b8e-9a51-0d6f3c2b9a10", "00000000-0000-1000-8000-000000000001"):
+        assert str(event_from_input(valid(event_id=given), now=NOW).event_id) == given
 
 
 def test_timestamps_are_normalised_to_utc() -> None:

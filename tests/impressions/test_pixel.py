@@ -255,7 +255,7 @@ def test_demo_page_sets_the_cookie_and_embeds_one_pixel_per_slot(client: Client)
     assert {q["user_id"][0] for q in queries} == {user_id}
     event_ids = [q["event_id"][0] for q in queries]
     assert len(set(event_ids)) == SLOTS
-    assert all(uuid.UUID(e).version == 4 for e in event_ids)
+    assert all(uuid.UUID(e).version == 7 for e in event_ids)  # made by the server, in order
     ads = [q["ad_id"][0] for q in queries]
     assert len(set(ads)) == SLOTS
     assert set(ads) <= {ad.ad_id for ad in CATALOGUE}
